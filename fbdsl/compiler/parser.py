@@ -1,0 +1,583 @@
+"""Text -> AST: the Lark (LALR) parser, the tree-to-AST transformer, friendly parse errors.
+
+`parse_source(text, path)` returns a `ParseResult`: the `SourceFile` (or None) and the
+diagnostics. A file that fails to parse is cut at its top-level declarations and each piece
+is parsed on its own, so one broken rule does not hide the errors of the next one.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from functools import lru_cache
+from typing import Any
+
+import attrs
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.tree import Meta
+
+from fbdsl.compiler import ast
+from fbdsl.compiler.diagnostics import Diagnostic, error
+from fbdsl.compiler.syntax_errors import explain_unexpected_characters, explain_unexpected_token
+from fbdsl.resources import grammar_text
+
+DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
+_DURATION_PART = re.compile(r"([0-9]+)([smhdwy])")
+TOP_LEVEL_KEYWORDS = (
+    "import", "event", "customer", "channel", "team", "survey", "message", "policy", "mode",
+    "rule", "when",
+)  # fmt: skip
+_TOP_LEVEL_START = re.compile(rf"^(?:{'|'.join(TOP_LEVEL_KEYWORDS)})\b", re.MULTILINE)
+
+
+@attrs.frozen
+class ParseResult:
+    source: ast.SourceFile | None
+    diagnostics: tuple[Diagnostic, ...]
+
+
+class _CommentCollector:
+    """Lark calls this for every comment token; a lock keeps parses from mixing lists."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.tokens: list[Token] = []
+
+    def __call__(self, token: Token) -> None:
+        self.tokens.append(token)
+
+
+_comments = _CommentCollector()
+
+# Words that are keywords everywhere, even where a name could stand: without this,
+# `when a where x > 1 and then ...` would read `then` as a field name.
+RESERVED_WORDS = frozenset(
+    {"and", "or", "not", "when", "then", "where", "within", "in", "contains", "true", "false",
+     "unless", "after", "via", "rule"}
+)  # fmt: skip
+_RESERVED_TERMINALS = {"and": "_AND", "or": "_OR", "not": "_NOT", "when": "_WHEN",
+                       "then": "_THEN", "where": "_WHERE", "via": "_VIA"}  # fmt: skip
+
+
+def _reserve_keywords(token: Token) -> Token:
+    value = str(token)
+    if value in RESERVED_WORDS:
+        return Token.new_borrow_pos(_RESERVED_TERMINALS.get(value, value.upper()), value, token)
+    return token
+
+
+@lru_cache(maxsize=1)
+def lark_parser() -> Lark:
+    return Lark(
+        grammar_text(),
+        parser="lalr",
+        lexer="contextual",
+        propagate_positions=True,
+        maybe_placeholders=True,
+        lexer_callbacks={"COMMENT": _comments, "NAME": _reserve_keywords},
+    )
+
+
+def parse_duration(text: str) -> int:
+    return sum(int(n) * DURATION_UNITS[unit] for n, unit in _DURATION_PART.findall(text))
+
+
+def unescape_string(raw: str) -> str:
+    """The value of a string token (quotes removed, `\\"` and `\\\\` resolved)."""
+    body = raw[1:-1]
+    return re.sub(r"\\(.)", lambda m: m.group(1), body)
+
+
+def parse_source(text: str, path: str) -> ParseResult:
+    """Parse one file. On failure, report the first error of each top-level declaration."""
+    try:
+        tree, comments = _parse_with_comments(text)
+    except UnexpectedInput as exc:
+        return ParseResult(None, tuple(_errors_by_declaration(text, path, exc)))
+    builder = AstBuilder(path)
+    items = builder.transform(tree)
+    diagnostics = tuple(builder.diagnostics)
+    source = ast.SourceFile(
+        path=path,
+        text=text,
+        items=tuple(items),
+        comments=tuple(ast.Comment(str(t), _token_span(path, t)) for t in comments),
+    )
+    return ParseResult(source, diagnostics)
+
+
+def _parse_with_comments(text: str) -> tuple[Any, list[Token]]:
+    with _comments.lock:
+        _comments.tokens = []
+        try:
+            tree = lark_parser().parse(text)
+        finally:
+            comments, _comments.tokens = _comments.tokens, []
+    return tree, comments
+
+
+def _errors_by_declaration(text: str, path: str, first: UnexpectedInput) -> list[Diagnostic]:
+    """Re-parse each top-level chunk alone (positions kept) and report each chunk's error."""
+    starts = [m.start() for m in _TOP_LEVEL_START.finditer(text)]
+    if not starts or starts[0] != 0:
+        starts.insert(0, 0)
+    diagnostics: list[Diagnostic] = []
+    for index, start in enumerate(starts):
+        end = starts[index + 1] if index + 1 < len(starts) else len(text)
+        newlines = text.count("\n", 0, start)
+        # Line breaks before the chunk keep line numbers; the offset is fixed up after.
+        chunk = "\n" * newlines + text[start:end]
+        shift = start - newlines
+        try:
+            lark_parser().parse(chunk)
+        except UnexpectedInput as exc:
+            diagnostics.append(_friendly(exc, chunk, path, shift))
+    if not diagnostics:  # the error needs more than one chunk to show up
+        diagnostics.append(_friendly(first, text, path, 0))
+    return diagnostics
+
+
+def _friendly(exc: UnexpectedInput, text: str, path: str, shift: int) -> Diagnostic:
+    if isinstance(exc, UnexpectedCharacters):
+        code, message, hint, span = explain_unexpected_characters(exc, text, path)
+    elif isinstance(exc, UnexpectedToken | UnexpectedEOF):
+        code, message, hint, span = explain_unexpected_token(exc, text, path, lark_parser())
+    else:  # pragma: no cover - Lark raises only the two kinds above for LALR
+        code, message, hint, span = "FB001", str(exc), None, ast.NO_SPAN
+    span = attrs.evolve(span, start=span.start + shift, end=span.end + shift)
+    return error(code, message, span, hint)
+
+
+def _token_span(path: str, token: Token) -> ast.Span:
+    return ast.Span(
+        path,
+        token.line or 0,
+        token.column or 0,
+        token.end_line or 0,
+        token.end_column or 0,
+        token.start_pos or 0,
+        token.end_pos or 0,
+    )
+
+
+def _meta_span(path: str, meta: Meta) -> ast.Span:
+    if getattr(meta, "empty", True):
+        return ast.NO_SPAN
+    return ast.Span(
+        path, meta.line, meta.column, meta.end_line, meta.end_column, meta.start_pos, meta.end_pos
+    )
+
+
+def _join(path: str, first: ast.Span, last: ast.Span) -> ast.Span:
+    return ast.Span(
+        path, first.line, first.column, last.end_line, last.end_column, first.start, last.end
+    )
+
+
+def _span_of(node: Any) -> ast.Span:
+    return node.span if hasattr(node, "span") else ast.NO_SPAN
+
+
+@v_args(meta=True)
+class AstBuilder(Transformer[Token, list[ast.Decl]]):
+    """Builds AST nodes from the Lark tree. Each method implements the production it names."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self.path = path
+        self.diagnostics: list[Diagnostic] = []
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _span(self, meta: Meta) -> ast.Span:
+        return _meta_span(self.path, meta)
+
+    def _tok(self, token: Token) -> ast.Span:
+        return _token_span(self.path, token)
+
+    def _name(self, token: Token) -> ast.Name:
+        return ast.Name(str(token), self._tok(token))
+
+    def _duration(self, token: Token) -> ast.Duration:
+        return ast.Duration(parse_duration(str(token)), str(token), self._tok(token))
+
+    def _string(self, token: Token) -> ast.Literal:
+        raw = str(token)
+        bad = re.search(r"\\([^\"\\])", raw)
+        if bad:
+            offset = bad.start()
+            span = self._tok(token)
+            span = attrs.evolve(
+                span,
+                column=span.column + offset,
+                end_column=span.column + offset + 2,
+                start=span.start + offset,
+                end=span.start + offset + 2,
+                end_line=span.line,
+            )
+            self.diagnostics.append(
+                error(
+                    "FB004",
+                    f"unknown escape '\\{bad.group(1)}' in a string",
+                    span,
+                    'only \\" and \\\\ are escapes; write the character itself',
+                )
+            )
+        return ast.Literal("string", unescape_string(raw), raw, self._tok(token))
+
+    # -- file ------------------------------------------------------------------------------
+
+    def start(self, meta: Meta, items: list[ast.Decl]) -> list[ast.Decl]:
+        """start: item*"""
+        return items
+
+    def import_decl(self, meta: Meta, children: list[Token]) -> ast.Import:
+        """import_decl: "import" STRING"""
+        return ast.Import(self._string(children[0]), self._span(meta))
+
+    # -- declarations ----------------------------------------------------------------------
+
+    def event_decl(self, meta: Meta, children: list[Any]) -> ast.EventDecl:
+        """event_decl: "event" NAME [from STRING] "{" field_decl* "}" """
+        name, external, *fields = children
+        return ast.EventDecl(
+            self._name(name),
+            self._string(external) if external is not None else None,
+            tuple(fields),
+            self._span(meta),
+        )
+
+    def customer_decl(self, meta: Meta, fields: list[ast.FieldDecl]) -> ast.CustomerDecl:
+        """customer_decl: "customer" "{" field_decl* "}" """
+        return ast.CustomerDecl(tuple(fields), self._span(meta))
+
+    def field_decl(self, meta: Meta, children: list[Any]) -> ast.FieldDecl:
+        """field_decl: NAME ":" type_expr ["=" literal]"""
+        name, type_expr, default = children
+        return ast.FieldDecl(self._name(name), type_expr, default, self._span(meta))
+
+    def named_type(self, meta: Meta, children: list[Token]) -> ast.NamedType:
+        return ast.NamedType(str(children[0]), self._tok(children[0]))
+
+    def list_type(self, meta: Meta, children: list[Any]) -> ast.ListType:
+        return ast.ListType(children[1], self._span(meta))
+
+    def enum_type(self, meta: Meta, children: list[Token]) -> ast.EnumType:
+        values = tuple(str(self._string(t).value) for t in children)
+        return ast.EnumType(values, self._span(meta))
+
+    def name_list(self, meta: Meta, children: list[Token]) -> tuple[ast.Name, ...]:
+        return tuple(self._name(t) for t in children)
+
+    def channel_decl(self, meta: Meta, children: list[Any]) -> ast.ChannelDecl:
+        """channel_decl: "channel" NAME ("," NAME)*"""
+        return ast.ChannelDecl(children[0], self._span(meta))
+
+    def team_decl(self, meta: Meta, children: list[Any]) -> ast.TeamDecl:
+        """team_decl: "team" NAME ("," NAME)*"""
+        return ast.TeamDecl(children[0], self._span(meta))
+
+    def contact_decl(self, meta: Meta, children: list[Any]) -> ast.ContactDecl:
+        """contact_decl: ("survey" | "message") NAME "{" contact_option* "}" """
+        kind, name, *options = children
+        channels: tuple[ast.Name, ...] | None = None
+        cooldown: ast.Duration | None = None
+        for option_kind, value, span in options:
+            if option_kind == "channels":
+                if channels is not None:
+                    self._duplicate_option("channels", span)
+                channels = value
+            else:
+                if cooldown is not None:
+                    self._duplicate_option("cooldown", span)
+                cooldown = value
+        return ast.ContactDecl(str(kind), self._name(name), channels, cooldown, self._span(meta))
+
+    def channels_option(self, meta: Meta, children: list[Any]) -> tuple[str, Any, ast.Span]:
+        return ("channels", children[0], self._span(meta))
+
+    def cooldown_option(self, meta: Meta, children: list[Token]) -> tuple[str, Any, ast.Span]:
+        return ("cooldown", self._duration(children[0]), self._span(meta))
+
+    def _duplicate_option(self, keyword: str, span: ast.Span) -> None:
+        self.diagnostics.append(
+            error("FB044", f"'{keyword}' is given twice", span, "keep one of them")
+        )
+
+    def policy_decl(self, meta: Meta, children: list[Any]) -> ast.PolicyDecl:
+        """policy_decl: "policy" "{" policy_stmt* "}" """
+        return ast.PolicyDecl(tuple(children), self._span(meta))
+
+    def limit_stmt(self, meta: Meta, children: list[Token | None]) -> ast.LimitStmt:
+        """limit_stmt: "limit" INT ("contact" | "contacts") "per" DURATION ["via" NAME]"""
+        count, window, channel = children
+        assert count is not None and window is not None
+        return ast.LimitStmt(
+            int(count),
+            self._duration(window),
+            self._name(channel) if channel is not None else None,
+            self._span(meta),
+        )
+
+    def quiet_hours_stmt(self, meta: Meta, children: list[Token]) -> ast.QuietHoursStmt:
+        """quiet_hours_stmt: "quiet" "hours" CLOCK "to" CLOCK"""
+        start, end = (self.clock_lit(meta, [t]) for t in children)
+        return ast.QuietHoursStmt(start, end, self._span(meta))
+
+    def one_channel_stmt(self, meta: Meta, children: list[Any]) -> ast.OneChannelStmt:
+        """one_channel_stmt: "one" "channel" "per" "contact" """
+        return ast.OneChannelStmt(self._span(meta))
+
+    def mode_decl(self, meta: Meta, children: list[Any]) -> ast.ModeDecl:
+        """mode_decl: "mode" NAME "{" policy_decl? "}" """
+        name, *rest = children
+        return ast.ModeDecl(self._name(name), rest[0] if rest else None, self._span(meta))
+
+    # -- rules -----------------------------------------------------------------------------
+
+    def named_rule(self, meta: Meta, children: list[Any]) -> ast.RuleDecl:
+        """named_rule: "rule" (NAME | STRING) rule_option* trigger "then" actions"""
+        name_token, *options, trigger, actions = children
+        is_string = name_token.type == "STRING"
+        if is_string:
+            literal = self._string(name_token)
+            name = ast.Name(str(literal.value), literal.span)
+        else:
+            name = self._name(name_token)
+        return ast.RuleDecl(
+            name, is_string, tuple(options), trigger, tuple(actions), self._span(meta)
+        )
+
+    def anonymous_rule(self, meta: Meta, children: list[Any]) -> ast.RuleDecl:
+        """anonymous_rule: trigger "then" actions"""
+        trigger, actions = children
+        return ast.RuleDecl(None, False, (), trigger, tuple(actions), self._span(meta))
+
+    def priority_option(self, meta: Meta, children: list[Token | None]) -> ast.RuleOption:
+        minus, number = children
+        assert number is not None
+        value = -int(number) if minus is not None else int(number)
+        text = f"-{number}" if minus is not None else str(number)
+        span = self._span(meta)
+        start_token = minus if minus is not None else number
+        literal_span = _join(self.path, self._tok(start_token), self._tok(number))
+        return ast.RuleOption("priority", ast.Literal("int", value, text, literal_span), span)
+
+    def sample_option(self, meta: Meta, children: list[Token]) -> ast.RuleOption:
+        return ast.RuleOption("sample", self.percent_lit(meta, children), self._span(meta))
+
+    def holdout_option(self, meta: Meta, children: list[Token]) -> ast.RuleOption:
+        return ast.RuleOption("holdout", self.percent_lit(meta, children), self._span(meta))
+
+    def mode_option(self, meta: Meta, children: list[Token]) -> ast.RuleOption:
+        return ast.RuleOption("mode", self._name(children[0]), self._span(meta))
+
+    def trigger(self, meta: Meta, children: list[Any]) -> ast.Trigger:
+        """trigger: "when" NAME ("or" NAME)* [("where" | "and") expr]"""
+        *names, condition = children
+        return ast.Trigger(tuple(self._name(t) for t in names), condition, self._span(meta))
+
+    def actions(self, meta: Meta, children: list[ast.Action]) -> list[ast.Action]:
+        return children
+
+    def send_action(self, meta: Meta, children: list[Any]) -> ast.SendAction:
+        """send_action: "send" ("survey" | "message") STRING send_option*"""
+        kind, target, *options = children
+        via: tuple[ast.Name, ...] = ()
+        after: ast.Duration | None = None
+        unless: ast.Unless | None = None
+        seen: set[str] = set()
+        for option_kind, value, span in options:
+            if option_kind in seen:
+                self._duplicate_option(option_kind, span)
+            seen.add(option_kind)
+            if option_kind == "via":
+                via = value
+            elif option_kind == "after":
+                after = value
+            else:
+                unless = value
+        return ast.SendAction(str(kind), self._string(target), via, after, unless, self._span(meta))
+
+    def via_option(self, meta: Meta, children: list[Token]) -> tuple[str, Any, ast.Span]:
+        return ("via", tuple(self._name(t) for t in children), self._span(meta))
+
+    def after_option(self, meta: Meta, children: list[Token]) -> tuple[str, Any, ast.Span]:
+        return ("after", self._duration(children[0]), self._span(meta))
+
+    def unless_option(self, meta: Meta, children: list[Any]) -> tuple[str, Any, ast.Span]:
+        event, where = children
+        span = self._span(meta)
+        return ("unless", ast.Unless(self._name(event), where, span), span)
+
+    def task_action(self, meta: Meta, children: list[Any]) -> ast.TaskAction:
+        """task_action: "create" "task" STRING "for" NAME task_option*"""
+        task, team, *options = children
+        due: ast.Duration | None = None
+        notes: tuple[ast.Note, ...] = ()
+        seen: set[str] = set()
+        for option_kind, value, span in options:
+            if option_kind in seen:
+                self._duplicate_option(option_kind, span)
+            seen.add(option_kind)
+            if option_kind == "due":
+                due = value
+            else:
+                notes = value
+        return ast.TaskAction(
+            self._string(task), self._name(team), due, notes, self._span(meta)
+        )
+
+    def due_option(self, meta: Meta, children: list[Token]) -> tuple[str, Any, ast.Span]:
+        return ("due", self._duration(children[0]), self._span(meta))
+
+    def with_option(self, meta: Meta, children: list[ast.Note]) -> tuple[str, Any, ast.Span]:
+        return ("with", tuple(children), self._span(meta))
+
+    def note(self, meta: Meta, children: list[Any]) -> ast.Note:
+        key, value = children
+        return ast.Note(self._name(key), value, self._span(meta))
+
+    def tag_action(self, meta: Meta, children: list[Token]) -> ast.TagAction:
+        """tag_action: ("tag" | "untag") STRING"""
+        word, tag = children
+        return ast.TagAction(str(word) == "untag", self._string(tag), self._span(meta))
+
+    # -- expressions -----------------------------------------------------------------------
+
+    def _chain(self, op: str, meta: Meta, children: list[ast.Expr]) -> ast.Expr:
+        if len(children) == 1:
+            return children[0]
+        return ast.BoolOp(op, tuple(children), self._span(meta))
+
+    def or_chain(self, meta: Meta, children: list[ast.Expr]) -> ast.Expr:
+        return self._chain("or", meta, children)
+
+    def and_chain(self, meta: Meta, children: list[ast.Expr]) -> ast.Expr:
+        return self._chain("and", meta, children)
+
+    def not_op(self, meta: Meta, children: list[ast.Expr]) -> ast.Not:
+        return ast.Not(children[0], self._span(meta))
+
+    def comparison(self, meta: Meta, children: list[Any]) -> ast.Compare:
+        left, op, right = children
+        return ast.Compare(str(op), left, right, self._tok(op), self._span(meta))
+
+    def in_op(self, meta: Meta, children: list[Any]) -> ast.InList:
+        return ast.InList(children[0], children[1], False, self._span(meta))
+
+    def not_in_op(self, meta: Meta, children: list[Any]) -> ast.InList:
+        return ast.InList(children[0], children[1], True, self._span(meta))
+
+    def contains_op(self, meta: Meta, children: list[Any]) -> ast.Contains:
+        return ast.Contains(children[0], children[1], self._span(meta))
+
+    def binary(self, meta: Meta, children: list[Any]) -> ast.Arithmetic:
+        left, op, right = children
+        return ast.Arithmetic(str(op), left, right, self._tok(op), self._span(meta))
+
+    def negate(self, meta: Meta, children: list[Any]) -> ast.Expr:
+        operand = children[1]
+        if isinstance(operand, ast.Literal) and operand.kind in ("int", "number", "duration"):
+            value = operand.value
+            assert isinstance(value, int | float)
+            return ast.Literal(operand.kind, -value, "-" + operand.text, self._span(meta))
+        return ast.Negate(operand, self._span(meta))
+
+    def name_ref(self, meta: Meta, children: list[Token]) -> ast.NameRef:
+        name = self._name(children[0])
+        return ast.NameRef(name, name.span)
+
+    def attribute_ref(self, meta: Meta, children: list[Token]) -> ast.AttributeRef:
+        owner, field = children
+        return ast.AttributeRef(self._name(owner), self._name(field), self._span(meta))
+
+    def trait_ref(self, meta: Meta, children: list[Token]) -> ast.TraitRef:
+        return ast.TraitRef(self._name(children[0]), self._span(meta))
+
+    def last_contact(self, meta: Meta, children: list[Token | None]) -> ast.LastContact:
+        channel = children[0]
+        return ast.LastContact(
+            self._name(channel) if channel is not None else None, self._span(meta)
+        )
+
+    def last_sent(self, meta: Meta, children: list[Token]) -> ast.LastSent:
+        return ast.LastSent(self._string(children[0]), self._span(meta))
+
+    def contacts_in(self, meta: Meta, children: list[Token]) -> ast.ContactsIn:
+        return ast.ContactsIn(self._duration(children[0]), self._span(meta))
+
+    def count_of(self, meta: Meta, children: list[Any]) -> ast.CountOf:
+        event, where, window = children
+        return ast.CountOf(self._name(event), where, self._duration(window), self._span(meta))
+
+    def since_last(self, meta: Meta, children: list[Token]) -> ast.SinceLast:
+        return ast.SinceLast(self._name(children[0]), self._span(meta))
+
+    def first_time(self, meta: Meta, children: list[Any]) -> ast.FirstTime:
+        return ast.FirstTime(self._span(meta))
+
+    def never(self, meta: Meta, children: list[Any]) -> ast.Never:
+        return ast.Never(self._span(meta))
+
+    def absence(self, meta: Meta, children: list[Any]) -> ast.Absence:
+        event, where, window = children
+        return ast.Absence(self._name(event), where, self._duration(window), self._span(meta))
+
+    # -- literals --------------------------------------------------------------------------
+
+    def int_lit(self, meta: Meta, children: list[Token]) -> ast.Literal:
+        token = children[0]
+        return ast.Literal("int", int(token), str(token), self._tok(token))
+
+    def number_lit(self, meta: Meta, children: list[Token]) -> ast.Literal:
+        token = children[0]
+        return ast.Literal("number", float(token), str(token), self._tok(token))
+
+    def negative_int_lit(self, meta: Meta, children: list[Token]) -> ast.Literal:
+        token = children[1]
+        return ast.Literal("int", -int(token), f"-{token}", self._span(meta))
+
+    def negative_number_lit(self, meta: Meta, children: list[Token]) -> ast.Literal:
+        token = children[1]
+        return ast.Literal("number", -float(token), f"-{token}", self._span(meta))
+
+    def string_lit(self, meta: Meta, children: list[Token]) -> ast.Literal:
+        return self._string(children[0])
+
+    def duration_lit(self, meta: Meta, children: list[Token]) -> ast.Literal:
+        token = children[0]
+        return ast.Literal("duration", parse_duration(str(token)), str(token), self._tok(token))
+
+    def percent_lit(self, meta: Meta, children: list[Token]) -> ast.Literal:
+        token = children[0]
+        return ast.Literal("percent", float(str(token)[:-1]), str(token), self._tok(token))
+
+    def clock_lit(self, meta: Meta, children: list[Token]) -> ast.Literal:
+        token = children[0]
+        hours, minutes = (int(part) for part in str(token).split(":"))
+        if hours > 23 or minutes > 59:
+            self.diagnostics.append(
+                error(
+                    "FB042",
+                    f"'{token}' is not a time of day",
+                    self._tok(token),
+                    "clock times run from 00:00 to 23:59",
+                )
+            )
+        return ast.Literal("clock", hours * 60 + minutes, str(token), self._tok(token))
+
+    def true_lit(self, meta: Meta, children: list[Any]) -> ast.Literal:
+        return ast.Literal("bool", True, "true", self._span(meta))
+
+    def false_lit(self, meta: Meta, children: list[Any]) -> ast.Literal:
+        return ast.Literal("bool", False, "false", self._span(meta))
+
+    def list_literal(self, meta: Meta, children: list[Any]) -> ast.ListLiteral:
+        items = tuple(child for child in children if child is not None)
+        return ast.ListLiteral(items, self._span(meta))
+
+    def comp_op(self, meta: Meta, children: list[Token]) -> Token:  # pragma: no cover
+        return children[0]
+
