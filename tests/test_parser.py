@@ -39,7 +39,7 @@ def test_spans_point_at_their_text() -> None:
 
 
 def test_durations_combine_units() -> None:
-    result = parse_source('survey s { cooldown: 1d12h }', "d.fbdsl")
+    result = parse_source("survey s { cooldown: 1d12h }", "d.fbdsl")
     assert result.source is not None
     (survey,) = result.source.items
     assert isinstance(survey, ast.ContactDecl)

@@ -55,6 +55,9 @@ class SourceMap:
     def add(self, path: str, text: str) -> None:
         self._texts[path] = text
 
+    def merge(self, other: SourceMap) -> None:
+        self._texts.update(other._texts)
+
     def line(self, path: str, line: int) -> str | None:
         text = self._texts.get(path)
         if text is None or line < 1:

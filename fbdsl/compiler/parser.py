@@ -25,9 +25,18 @@ from fbdsl.resources import grammar_text
 DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
 _DURATION_PART = re.compile(r"([0-9]+)([smhdwy])")
 TOP_LEVEL_KEYWORDS = (
-    "import", "event", "customer", "channel", "team", "survey", "message", "policy", "mode",
-    "rule", "when",
-)  # fmt: skip
+    "import",
+    "event",
+    "customer",
+    "channel",
+    "team",
+    "survey",
+    "message",
+    "policy",
+    "mode",
+    "rule",
+    "when",
+)
 _TOP_LEVEL_START = re.compile(rf"^(?:{'|'.join(TOP_LEVEL_KEYWORDS)})\b", re.MULTILINE)
 
 
@@ -53,11 +62,33 @@ _comments = _CommentCollector()
 # Words that are keywords everywhere, even where a name could stand: without this,
 # `when a where x > 1 and then ...` would read `then` as a field name.
 RESERVED_WORDS = frozenset(
-    {"and", "or", "not", "when", "then", "where", "within", "in", "contains", "true", "false",
-     "unless", "after", "via", "rule"}
-)  # fmt: skip
-_RESERVED_TERMINALS = {"and": "_AND", "or": "_OR", "not": "_NOT", "when": "_WHEN",
-                       "then": "_THEN", "where": "_WHERE", "via": "_VIA"}  # fmt: skip
+    {
+        "and",
+        "or",
+        "not",
+        "when",
+        "then",
+        "where",
+        "within",
+        "in",
+        "contains",
+        "true",
+        "false",
+        "unless",
+        "after",
+        "via",
+        "rule",
+    }
+)
+_RESERVED_TERMINALS = {
+    "and": "_AND",
+    "or": "_OR",
+    "not": "_NOT",
+    "when": "_WHEN",
+    "then": "_THEN",
+    "where": "_WHERE",
+    "via": "_VIA",
+}
 
 
 def _reserve_keywords(token: Token) -> Token:
@@ -425,9 +456,7 @@ class AstBuilder(Transformer[Token, list[ast.Decl]]):
                 due = value
             else:
                 notes = value
-        return ast.TaskAction(
-            self._string(task), self._name(team), due, notes, self._span(meta)
-        )
+        return ast.TaskAction(self._string(task), self._name(team), due, notes, self._span(meta))
 
     def due_option(self, meta: Meta, children: list[Token]) -> tuple[str, Any, ast.Span]:
         return ("due", self._duration(children[0]), self._span(meta))
@@ -580,4 +609,3 @@ class AstBuilder(Transformer[Token, list[ast.Decl]]):
 
     def comp_op(self, meta: Meta, children: list[Token]) -> Token:  # pragma: no cover
         return children[0]
-

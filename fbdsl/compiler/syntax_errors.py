@@ -33,14 +33,46 @@ _WORDS = {
     "$END": "the end of the file",
 }
 _EXPRESSION_START = {
-    "NAME", "INT", "DECIMAL", "STRING", "DURATION", "PERCENT", "CLOCK", "TRUE", "FALSE",
-    "LPAR", "LSQB", "MINUS", "LAST_CONTACT", "LAST_SENT", "CONTACTS", "COUNT", "SINCE",
-    "FIRST_TIME", "NEVER", "NO", "CUSTOMER", "_NOT",
-}  # fmt: skip
+    "NAME",
+    "INT",
+    "DECIMAL",
+    "STRING",
+    "DURATION",
+    "PERCENT",
+    "CLOCK",
+    "TRUE",
+    "FALSE",
+    "LPAR",
+    "LSQB",
+    "MINUS",
+    "LAST_CONTACT",
+    "LAST_SENT",
+    "CONTACTS",
+    "COUNT",
+    "SINCE",
+    "FIRST_TIME",
+    "NEVER",
+    "NO",
+    "CUSTOMER",
+    "_NOT",
+}
 _OPERATORS = {
-    "EQ", "NE", "LT", "GT", "LE", "GE", "PLUS", "MINUS", "STAR", "SLASH", "IN", "CONTAINS",
-    "_NOT", "_AND", "_OR",
-}  # fmt: skip
+    "EQ",
+    "NE",
+    "LT",
+    "GT",
+    "LE",
+    "GE",
+    "PLUS",
+    "MINUS",
+    "STAR",
+    "SLASH",
+    "IN",
+    "CONTAINS",
+    "_NOT",
+    "_AND",
+    "_OR",
+}
 _ACTION_START = {"SEND", "CREATE", "TAG", "UNTAG"}
 _COMPARISONS = {"EQ", "NE", "LT", "GT", "LE", "GE"}
 _RULE_OPTIONS = ("priority", "sample", "holdout", "in")
@@ -179,11 +211,19 @@ def explain_unexpected_characters(exc: UnexpectedCharacters, text: str, path: st
     pair = text[pos : pos + 2]
     if pair in ("&&", "||"):
         word = "and" if pair == "&&" else "or"
-        return (BAD_CHARACTER, f"'{pair}' is not an operator", f"write '{word}'",
-                _span_at(path, text, pos, 2))  # fmt: skip
+        return (
+            BAD_CHARACTER,
+            f"'{pair}' is not an operator",
+            f"write '{word}'",
+            _span_at(path, text, pos, 2),
+        )
     if char == "!":
-        return (BAD_CHARACTER, "'!' is not an operator", "write 'not' (or '!=' to compare)",
-                _span_at(path, text, pos, 1))  # fmt: skip
+        return (
+            BAD_CHARACTER,
+            "'!' is not an operator",
+            "write 'not' (or '!=' to compare)",
+            _span_at(path, text, pos, 1),
+        )
     shown = char if char.isprintable() else repr(char)
     return (BAD_CHARACTER, f"unexpected character '{shown}'", None, _span_at(path, text, pos, 1))
 
@@ -200,61 +240,99 @@ def explain_unexpected_token(
     span = _token_span(path, text, token)
     unbalanced = _unbalanced_quote(text, token)
     if unbalanced is not None:
-        return (UNTERMINATED_STRING, "unterminated string: the quotes on this line do not pair up",
-                'check that every string on this line is closed with "',
-                _span_at(path, text, unbalanced, 1))  # fmt: skip
+        return (
+            UNTERMINATED_STRING,
+            "unterminated string: the quotes on this line do not pair up",
+            'check that every string on this line is closed with "',
+            _span_at(path, text, unbalanced, 1),
+        )
     expected_words = describe_expected(expected, parser)
     found = _found(token)
 
     if token.type == "$END":
         if "_THEN" in expected:
-            return (SYNTAX, "the rule ends before 'then'",
-                    "a rule reads: when EVENT [where CONDITION] then ACTION", span)  # fmt: skip
+            return (
+                SYNTAX,
+                "the rule ends before 'then'",
+                "a rule reads: when EVENT [where CONDITION] then ACTION",
+                span,
+            )
         if expected & _ACTION_START and "_THEN" not in expected:
-            return (SYNTAX, "expected an action after 'then' or 'and'",
-                    'for example: send survey "nps"', span)  # fmt: skip
+            return (
+                SYNTAX,
+                "expected an action after 'then' or 'and'",
+                'for example: send survey "nps"',
+                span,
+            )
         if "RBRACE" in expected:
             return (SYNTAX, "a '{' block is not closed", "add '}' at its end", span)
         return (SYNTAX, f"unexpected end of file: expected {expected_words}", None, span)
 
     if token.type == "_ASSIGN" and "EQ" in expected:
-        return (SYNTAX, "'=' assigns a value; to compare, write '=='",
-                f"write '==' at line {span.line}, column {span.column}", span)  # fmt: skip
+        return (
+            SYNTAX,
+            "'=' assigns a value; to compare, write '=='",
+            f"write '==' at line {span.line}, column {span.column}",
+            span,
+        )
 
     before = text[: token.start_pos] if token.start_pos is not None else ""
     glued_number = re.search(r"[0-9]+\Z", before)
     if token.type == "NAME" and glued_number:
         number = glued_number.group(0)
         whole = _span_at(path, text, glued_number.start(), len(number) + len(str(token)))
-        return (SYNTAX, f"'{number}{token}': unknown duration unit '{token}'",
-                f"write {number}d, {number}h...; {_DURATION_UNITS_HINT}", whole)  # fmt: skip
+        return (
+            SYNTAX,
+            f"'{number}{token}': unknown duration unit '{token}'",
+            f"write {number}d, {number}h...; {_DURATION_UNITS_HINT}",
+            whole,
+        )
 
     if token.type in ("INT", "DECIMAL") and "DURATION" in expected and "INT" not in expected:
-        return (SYNTAX, f"a duration needs a unit: '{token}' alone is not a duration",
-                f"write '{token}d' or '{token}h'; {_DURATION_UNITS_HINT}", span)  # fmt: skip
+        return (
+            SYNTAX,
+            f"a duration needs a unit: '{token}' alone is not a duration",
+            f"write '{token}d' or '{token}h'; {_DURATION_UNITS_HINT}",
+            span,
+        )
 
     if token.type in _ACTION_START and "_THEN" in expected:
-        return (SYNTAX, f"missing 'then' before '{token}'",
-                f"write 'then {token} ...': a rule reads when ... then ACTION", span)  # fmt: skip
+        return (
+            SYNTAX,
+            f"missing 'then' before '{token}'",
+            f"write 'then {token} ...': a rule reads when ... then ACTION",
+            span,
+        )
 
     if token.type in ("_WHEN", "SEND") and expected == {"NAME", "STRING"}:
-        return (SYNTAX, "the rule needs a name after 'rule'",
-                "write 'rule my_rule when ...', or drop 'rule' for an anonymous one-liner",
-                span)  # fmt: skip
+        return (
+            SYNTAX,
+            "the rule needs a name after 'rule'",
+            "write 'rule my_rule when ...', or drop 'rule' for an anonymous one-liner",
+            span,
+        )
 
     if (
         token.type in _COMPARISONS
         and not (expected & _COMPARISONS)
         and expected & (_OPERATORS | {"_THEN", "RPAR"})
     ):
-        return (SYNTAX, "comparisons do not chain",
-                "join two comparisons with 'and', as in 'a < b and b < c'", span)  # fmt: skip
+        return (
+            SYNTAX,
+            "comparisons do not chain",
+            "join two comparisons with 'and', as in 'a < b and b < c'",
+            span,
+        )
 
     predicate = re.search(r"\b(count|since|last_sent|contacts)\s*\Z", before)
     if expected == {"LPAR"} and predicate:
         word = predicate.group(1)
-        return (SYNTAX, f"'{word}' is a predicate and needs '(...)' here",
-                f"to read a field called {word}, write EVENT.{word}", span)  # fmt: skip
+        return (
+            SYNTAX,
+            f"'{word}' is a predicate and needs '(...)' here",
+            f"to read a field called {word}, write EVENT.{word}",
+            span,
+        )
 
     if (
         "NAME" in expected
@@ -262,30 +340,51 @@ def explain_unexpected_token(
         and token.type != "NAME"
         and _NAME_SHAPE.match(str(token))
     ):
-        return (SYNTAX, f"'{token}' is a keyword and cannot be used as a name here",
-                f"choose another name, such as '{token}_'", span)  # fmt: skip
+        return (
+            SYNTAX,
+            f"'{token}' is a keyword and cannot be used as a name here",
+            f"choose another name, such as '{token}_'",
+            span,
+        )
 
     if "STRING" in expected and token.type == "NAME" and "NAME" not in expected:
-        return (SYNTAX, f"expected a string, found the name '{token}'",
-                f'put it in double quotes: "{token}"', span)  # fmt: skip
+        return (
+            SYNTAX,
+            f"expected a string, found the name '{token}'",
+            f'put it in double quotes: "{token}"',
+            span,
+        )
 
     if {"SURVEY", "MESSAGE"} <= expected and token.type == "NAME":
-        return (SYNTAX, f"send what? '{token}' is neither 'survey' nor 'message'",
-                'write send survey "id" or send message "id"', span)  # fmt: skip
+        return (
+            SYNTAX,
+            f"send what? '{token}' is neither 'survey' nor 'message'",
+            'write send survey "id" or send message "id"',
+            span,
+        )
 
     if token.type == "NAME" and "PRIORITY" in expected and "_WHEN" in expected:
-        hint = did_you_mean(str(token), _RULE_OPTIONS) or "rule options: priority, sample, holdout, in mode"  # noqa: E501
+        hint = (
+            did_you_mean(str(token), _RULE_OPTIONS)
+            or "rule options: priority, sample, holdout, in mode"
+        )
         return (SYNTAX, f"unknown rule option '{token}' (or a missing 'when')", hint, span)
 
     if expected and expected <= _ACTION_START | {"_AND"}:
         hint = "actions start with send, create task, tag or untag"
         if re.search(r"\b(unless|with)\b[^\n]*\Z", before):
-            hint = ("after 'unless E where' or 'with k =' only one comparison or value fits; "
-                    "put a longer condition in parentheses")  # fmt: skip
+            hint = (
+                "after 'unless E where' or 'with k =' only one comparison or value fits; "
+                "put a longer condition in parentheses"
+            )
         return (SYNTAX, f"expected an action, found {found}", hint, span)
 
     if "_WHEN" in expected and token.type in ("NAME", "SEND"):
-        return (SYNTAX, f"expected 'when' before the trigger, found {found}",
-                "a rule reads: rule NAME [options] when EVENT ... then ACTION", span)  # fmt: skip
+        return (
+            SYNTAX,
+            f"expected 'when' before the trigger, found {found}",
+            "a rule reads: rule NAME [options] when EVENT ... then ACTION",
+            span,
+        )
 
     return (SYNTAX, f"expected {expected_words}, found {found}", None, span)
