@@ -489,6 +489,17 @@ class SourceFile:
     comments: tuple[Comment, ...] = attrs.field(eq=False, default=())
 
 
+_CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _child_fields(cls: type) -> tuple[str, ...]:
+    names = _CHILD_FIELDS.get(cls)
+    if names is None:
+        names = tuple(f.name for f in attrs.fields(cls) if f.default is not NO_SPAN)
+        _CHILD_FIELDS[cls] = names
+    return names
+
+
 def walk(node: object) -> list[object]:
     """All attrs nodes below `node` (itself included), depth first, in field order."""
     out: list[object] = []
@@ -498,13 +509,9 @@ def walk(node: object) -> list[object]:
         if isinstance(current, tuple):
             stack.extend(reversed(current))
             continue
-        if not attrs.has(type(current)):
+        cls = type(current)
+        if not hasattr(cls, "__attrs_attrs__") or cls is Span:
             continue
         out.append(current)
-        children = [
-            getattr(current, f.name)
-            for f in attrs.fields(type(current))
-            if f.name != "span" and not isinstance(getattr(current, f.name), Span)
-        ]
-        stack.extend(reversed(children))
+        stack.extend(reversed([getattr(current, name) for name in _child_fields(cls)]))
     return out

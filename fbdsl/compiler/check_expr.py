@@ -76,6 +76,7 @@ class ExpressionChecker:
     def __init__(self, symbols: Symbols, report: Callable[[Diagnostic], None]) -> None:
         self.symbols = symbols
         self.report = report
+        self._dispatch: dict[type, Callable[..., p.TExpr | None]] = {}
 
     # -- entry points ----------------------------------------------------------------------
 
@@ -96,8 +97,11 @@ class ExpressionChecker:
 
     def expr(self, expr: ast.Expr, scope: Scope) -> p.TExpr | None:
         """Type one expression; None when it has errors (already reported)."""
-        method = getattr(self, "_" + type(expr).__name__)
-        result: p.TExpr | None = method(expr, scope)
+        method = self._dispatch.get(type(expr))
+        if method is None:
+            method = getattr(type(self), "_" + type(expr).__name__)
+            self._dispatch[type(expr)] = method
+        result: p.TExpr | None = method(self, expr, scope)
         return result
 
     # -- references ------------------------------------------------------------------------

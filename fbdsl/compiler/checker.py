@@ -14,6 +14,7 @@ import attrs
 
 from fbdsl.compiler import ast
 from fbdsl.compiler import program as p
+from fbdsl.compiler.allocation import collector_paused
 from fbdsl.compiler.check_decls import DeclarationChecker, Declared
 from fbdsl.compiler.check_expr import ExpressionChecker, Scope, Symbols
 from fbdsl.compiler.cycles import find_cycles
@@ -44,6 +45,11 @@ class CheckResult:
 
 def check(files: Sequence[ast.SourceFile]) -> CheckResult:
     """Check a parsed rule set. `files` must be in rule-set order (sorted by path)."""
+    with collector_paused():
+        return _check(files)
+
+
+def _check(files: Sequence[ast.SourceFile]) -> CheckResult:
     diagnostics: list[Diagnostic] = []
     declarations = DeclarationChecker(diagnostics.append)
     declared = declarations.run(files)

@@ -52,22 +52,28 @@ def _pinned_values(condition: p.TExpr | None) -> dict[str, set[object]]:
     return pinned
 
 
-def _can_trigger(rule: p.CheckedRule, event: str, values: dict[str, str]) -> bool:
-    if event not in rule.triggers:
-        return False
-    pinned = _pinned_values(rule.condition)
-    return all(values[f] in allowed for f, allowed in pinned.items() if f in values)
-
-
 def find_cycles(rules: Sequence[p.CheckedRule]) -> list[Diagnostic]:
     """One error per cycle (strongly connected component), at its first rule."""
+    fbdsl_events = {
+        "survey_sent",
+        "message_sent",
+        "task_created",
+        "customer_tagged",
+        "customer_untagged",
+    }
+    listeners: dict[str, list[tuple[p.CheckedRule, dict[str, set[object]]]]] = {}
+    for rule in rules:
+        for event in set(rule.triggers) & fbdsl_events:
+            listeners.setdefault(event, []).append((rule, _pinned_values(rule.condition)))
     edges: dict[int, list[int]] = {}
     for source in rules:
-        targets: list[int] = []
+        targets: set[int] = set()
         for action in source.actions:
             event, values = caused_events(action)
-            targets.extend(t.index for t in rules if _can_trigger(t, event, values))
-        edges[source.index] = sorted(set(targets))
+            for target, pinned in listeners.get(event, ()):
+                if all(values[f] in allowed for f, allowed in pinned.items() if f in values):
+                    targets.add(target.index)
+        edges[source.index] = sorted(targets)
     by_index = {rule.index: rule for rule in rules}
     diagnostics = []
     for component in _strongly_connected(edges):

@@ -14,6 +14,7 @@ from pathlib import Path
 import attrs
 
 from fbdsl.compiler import ast
+from fbdsl.compiler.allocation import collector_paused
 from fbdsl.compiler.diagnostics import Diagnostic, SourceMap, did_you_mean, error
 from fbdsl.compiler.parser import parse_source
 from fbdsl.resources import stdlib_module, stdlib_module_names
@@ -154,15 +155,17 @@ class _Loader:
 def load_rule_set(paths: Sequence[Path]) -> LoadedRuleSet:
     """Read and parse the files (and, transitively, their imports) of one rule set."""
     loader = _Loader()
-    for path in paths:
-        loader.load_path(path)
+    with collector_paused():
+        for path in paths:
+            loader.load_path(path)
     return _finish(loader)
 
 
 def load_text(text: str, name: str = "<string>.fbdsl", base: Path | None = None) -> LoadedRuleSet:
     """A rule set of one in-memory file (tests, the sidecar's API)."""
     loader = _Loader()
-    loader.load_text(text, name, base if base is not None else Path.cwd())
+    with collector_paused():
+        loader.load_text(text, name, base if base is not None else Path.cwd())
     return _finish(loader)
 
 

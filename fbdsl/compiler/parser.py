@@ -7,15 +7,16 @@ is parsed on its own, so one broken rule does not hide the errors of the next on
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
 import attrs
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
-from lark.tree import Meta
 
 from fbdsl.compiler import ast
 from fbdsl.compiler.diagnostics import Diagnostic, error
@@ -47,10 +48,9 @@ class ParseResult:
 
 
 class _CommentCollector:
-    """Lark calls this for every comment token; a lock keeps parses from mixing lists."""
+    """Lark calls this for every comment token."""
 
     def __init__(self) -> None:
-        self.lock = threading.Lock()
         self.tokens: list[Token] = []
 
     def __call__(self, token: Token) -> None:
@@ -58,6 +58,8 @@ class _CommentCollector:
 
 
 _comments = _CommentCollector()
+# One parser, AST builder and comment list serve every parse; the lock keeps parses apart.
+_parse_lock = threading.Lock()
 
 # Words that are keywords everywhere, even where a name could stand: without this,
 # `when a where x > 1 and then ...` would read `then` as a field name.
@@ -100,14 +102,21 @@ def _reserve_keywords(token: Token) -> Token:
 
 @lru_cache(maxsize=1)
 def lark_parser() -> Lark:
+    """The parser. It builds AST nodes as it reduces: no parse tree, no second pass."""
     return Lark(
         grammar_text(),
         parser="lalr",
         lexer="contextual",
-        propagate_positions=True,
         maybe_placeholders=True,
+        transformer=_builder(),
+        cache=True,  # the grammar analysis is kept in the temp dir: start-up ~0.3 s -> ~0.1 s
         lexer_callbacks={"COMMENT": _comments, "NAME": _reserve_keywords},
     )
+
+
+@lru_cache(maxsize=1)
+def _builder() -> AstBuilder:
+    return AstBuilder("<none>")
 
 
 def parse_duration(text: str) -> int:
@@ -122,30 +131,18 @@ def unescape_string(raw: str) -> str:
 
 def parse_source(text: str, path: str) -> ParseResult:
     """Parse one file. On failure, report the first error of each top-level declaration."""
-    try:
-        tree, comments = _parse_with_comments(text)
-    except UnexpectedInput as exc:
-        return ParseResult(None, tuple(_errors_by_declaration(text, path, exc)))
-    builder = AstBuilder(path)
-    items = builder.transform(tree)
-    diagnostics = tuple(builder.diagnostics)
-    source = ast.SourceFile(
-        path=path,
-        text=text,
-        items=tuple(items),
-        comments=tuple(ast.Comment(str(t), _token_span(path, t)) for t in comments),
-    )
-    return ParseResult(source, diagnostics)
-
-
-def _parse_with_comments(text: str) -> tuple[Any, list[Token]]:
-    with _comments.lock:
-        _comments.tokens = []
+    parser = lark_parser()
+    builder = _builder()
+    with _parse_lock:
+        builder.path, builder.diagnostics, _comments.tokens = path, [], []
         try:
-            tree = lark_parser().parse(text)
-        finally:
-            comments, _comments.tokens = _comments.tokens, []
-    return tree, comments
+            items = parser.parse(text)
+        except UnexpectedInput as exc:
+            return ParseResult(None, tuple(_errors_by_declaration(text, path, exc)))
+        comments = tuple(ast.Comment(str(t), _token_span(path, t)) for t in _comments.tokens)
+        diagnostics = tuple(builder.diagnostics)
+    source = ast.SourceFile(path=path, text=text, items=tuple(items), comments=comments)
+    return ParseResult(source, diagnostics)
 
 
 def _errors_by_declaration(text: str, path: str, first: UnexpectedInput) -> list[Diagnostic]:
@@ -192,12 +189,90 @@ def _token_span(path: str, token: Token) -> ast.Span:
     )
 
 
-def _meta_span(path: str, meta: Meta) -> ast.Span:
-    if getattr(meta, "empty", True):
-        return ast.NO_SPAN
-    return ast.Span(
-        path, meta.line, meta.column, meta.end_line, meta.end_column, meta.start_pos, meta.end_pos
-    )
+# Keyword and bracket tokens the grammar keeps only so that node spans include them.
+SYNTAX_TOKENS = frozenset(
+    {
+        "IMPORT",
+        "EVENT",
+        "CUSTOMER",
+        "CHANNEL",
+        "CHANNELS",
+        "COOLDOWN",
+        "TEAM",
+        "POLICY",
+        "LIMIT",
+        "QUIET",
+        "ONE",
+        "CONTACT",
+        "CONTACTS",
+        "MODE",
+        "RULE",
+        "PRIORITY",
+        "SAMPLE",
+        "HOLDOUT",
+        "IN",
+        "WHEN",
+        "SEND",
+        "CREATE",
+        "VIA",
+        "AFTER",
+        "UNLESS",
+        "DUE",
+        "WITH",
+        "LAST_CONTACT",
+        "LAST_SENT",
+        "COUNT",
+        "SINCE",
+        "FIRST_TIME",
+        "NEVER",
+        "NO",
+        "TRUE",
+        "FALSE",
+        "LPAR",
+        "RPAR",
+        "LSQB",
+        "RSQB",
+        "RBRACE",
+    }
+)
+
+
+def _edge_span(path: str, item: Any, last: bool) -> ast.Span | None:
+    """The span of a child of a production, or None for a missing optional part."""
+    if item is None:
+        return None
+    if isinstance(item, Token):
+        return _token_span(path, item)
+    if isinstance(item, tuple | list):
+        for element in reversed(item) if last else item:
+            found = _edge_span(path, element, last)
+            if found is not None:
+                return found
+        return None
+    span = getattr(item, "span", None)
+    return span if isinstance(span, ast.Span) and span is not ast.NO_SPAN else None
+
+
+def _production(method: Callable[[Any, ast.Span, list[Any]], Any]) -> Callable[..., Any]:
+    """Wrap a builder method: compute the node's span from its first and last child (keyword
+    tokens included), then hand it the children without the keyword tokens."""
+
+    @functools.wraps(method)
+    def build(self: AstBuilder, children: list[Any]) -> Any:
+        first = _edge_span(self.path, children, last=False)
+        end = _edge_span(self.path, children, last=True)
+        span = _join(self.path, first, end) if first and end else ast.NO_SPAN
+        kept = [c for c in children if not (type(c) is Token and c.type in SYNTAX_TOKENS)]
+        return method(self, span, kept)
+
+    return build
+
+
+def _productions(cls: type[AstBuilder]) -> type[AstBuilder]:
+    for name, value in list(vars(cls).items()):
+        if callable(value) and not name.startswith("_"):
+            setattr(cls, name, _production(value))
+    return cls
 
 
 def _join(path: str, first: ast.Span, last: ast.Span) -> ast.Span:
@@ -210,7 +285,7 @@ def _span_of(node: Any) -> ast.Span:
     return node.span if hasattr(node, "span") else ast.NO_SPAN
 
 
-@v_args(meta=True)
+@_productions
 class AstBuilder(Transformer[Token, list[ast.Decl]]):
     """Builds AST nodes from the Lark tree. Each method implements the production it names."""
 
@@ -221,14 +296,14 @@ class AstBuilder(Transformer[Token, list[ast.Decl]]):
 
     # -- helpers ---------------------------------------------------------------------------
 
-    def _span(self, meta: Meta) -> ast.Span:
-        return _meta_span(self.path, meta)
-
     def _tok(self, token: Token) -> ast.Span:
         return _token_span(self.path, token)
 
     def _name(self, token: Token) -> ast.Name:
         return ast.Name(str(token), self._tok(token))
+
+    def _percent(self, token: Token) -> ast.Literal:
+        return ast.Literal("percent", float(str(token)[:-1]), str(token), self._tok(token))
 
     def _duration(self, token: Token) -> ast.Duration:
         return ast.Duration(parse_duration(str(token)), str(token), self._tok(token))
@@ -259,57 +334,57 @@ class AstBuilder(Transformer[Token, list[ast.Decl]]):
 
     # -- file ------------------------------------------------------------------------------
 
-    def start(self, meta: Meta, items: list[ast.Decl]) -> list[ast.Decl]:
+    def start(self, span: ast.Span, items: list[ast.Decl]) -> list[ast.Decl]:
         """start: item*"""
         return items
 
-    def import_decl(self, meta: Meta, children: list[Token]) -> ast.Import:
+    def import_decl(self, span: ast.Span, children: list[Token]) -> ast.Import:
         """import_decl: "import" STRING"""
-        return ast.Import(self._string(children[0]), self._span(meta))
+        return ast.Import(self._string(children[0]), span)
 
     # -- declarations ----------------------------------------------------------------------
 
-    def event_decl(self, meta: Meta, children: list[Any]) -> ast.EventDecl:
+    def event_decl(self, span: ast.Span, children: list[Any]) -> ast.EventDecl:
         """event_decl: "event" NAME [from STRING] "{" field_decl* "}" """
         name, external, *fields = children
         return ast.EventDecl(
             self._name(name),
             self._string(external) if external is not None else None,
             tuple(fields),
-            self._span(meta),
+            span,
         )
 
-    def customer_decl(self, meta: Meta, fields: list[ast.FieldDecl]) -> ast.CustomerDecl:
+    def customer_decl(self, span: ast.Span, fields: list[ast.FieldDecl]) -> ast.CustomerDecl:
         """customer_decl: "customer" "{" field_decl* "}" """
-        return ast.CustomerDecl(tuple(fields), self._span(meta))
+        return ast.CustomerDecl(tuple(fields), span)
 
-    def field_decl(self, meta: Meta, children: list[Any]) -> ast.FieldDecl:
+    def field_decl(self, span: ast.Span, children: list[Any]) -> ast.FieldDecl:
         """field_decl: NAME ":" type_expr ["=" literal]"""
         name, type_expr, default = children
-        return ast.FieldDecl(self._name(name), type_expr, default, self._span(meta))
+        return ast.FieldDecl(self._name(name), type_expr, default, span)
 
-    def named_type(self, meta: Meta, children: list[Token]) -> ast.NamedType:
+    def named_type(self, span: ast.Span, children: list[Token]) -> ast.NamedType:
         return ast.NamedType(str(children[0]), self._tok(children[0]))
 
-    def list_type(self, meta: Meta, children: list[Any]) -> ast.ListType:
-        return ast.ListType(children[1], self._span(meta))
+    def list_type(self, span: ast.Span, children: list[Any]) -> ast.ListType:
+        return ast.ListType(children[1], span)
 
-    def enum_type(self, meta: Meta, children: list[Token]) -> ast.EnumType:
+    def enum_type(self, span: ast.Span, children: list[Token]) -> ast.EnumType:
         values = tuple(str(self._string(t).value) for t in children)
-        return ast.EnumType(values, self._span(meta))
+        return ast.EnumType(values, span)
 
-    def name_list(self, meta: Meta, children: list[Token]) -> tuple[ast.Name, ...]:
+    def name_list(self, span: ast.Span, children: list[Token]) -> tuple[ast.Name, ...]:
         return tuple(self._name(t) for t in children)
 
-    def channel_decl(self, meta: Meta, children: list[Any]) -> ast.ChannelDecl:
+    def channel_decl(self, span: ast.Span, children: list[Any]) -> ast.ChannelDecl:
         """channel_decl: "channel" NAME ("," NAME)*"""
-        return ast.ChannelDecl(children[0], self._span(meta))
+        return ast.ChannelDecl(children[0], span)
 
-    def team_decl(self, meta: Meta, children: list[Any]) -> ast.TeamDecl:
+    def team_decl(self, span: ast.Span, children: list[Any]) -> ast.TeamDecl:
         """team_decl: "team" NAME ("," NAME)*"""
-        return ast.TeamDecl(children[0], self._span(meta))
+        return ast.TeamDecl(children[0], span)
 
-    def contact_decl(self, meta: Meta, children: list[Any]) -> ast.ContactDecl:
+    def contact_decl(self, span: ast.Span, children: list[Any]) -> ast.ContactDecl:
         """contact_decl: ("survey" | "message") NAME "{" contact_option* "}" """
         kind, name, *options = children
         channels: tuple[ast.Name, ...] | None = None
@@ -323,51 +398,51 @@ class AstBuilder(Transformer[Token, list[ast.Decl]]):
                 if cooldown is not None:
                     self._duplicate_option("cooldown", span)
                 cooldown = value
-        return ast.ContactDecl(str(kind), self._name(name), channels, cooldown, self._span(meta))
+        return ast.ContactDecl(str(kind), self._name(name), channels, cooldown, span)
 
-    def channels_option(self, meta: Meta, children: list[Any]) -> tuple[str, Any, ast.Span]:
-        return ("channels", children[0], self._span(meta))
+    def channels_option(self, span: ast.Span, children: list[Any]) -> tuple[str, Any, ast.Span]:
+        return ("channels", children[0], span)
 
-    def cooldown_option(self, meta: Meta, children: list[Token]) -> tuple[str, Any, ast.Span]:
-        return ("cooldown", self._duration(children[0]), self._span(meta))
+    def cooldown_option(self, span: ast.Span, children: list[Token]) -> tuple[str, Any, ast.Span]:
+        return ("cooldown", self._duration(children[0]), span)
 
     def _duplicate_option(self, keyword: str, span: ast.Span) -> None:
         self.diagnostics.append(
             error("FB044", f"'{keyword}' is given twice", span, "keep one of them")
         )
 
-    def policy_decl(self, meta: Meta, children: list[Any]) -> ast.PolicyDecl:
+    def policy_decl(self, span: ast.Span, children: list[Any]) -> ast.PolicyDecl:
         """policy_decl: "policy" "{" policy_stmt* "}" """
-        return ast.PolicyDecl(tuple(children), self._span(meta))
+        return ast.PolicyDecl(tuple(children), span)
 
-    def limit_stmt(self, meta: Meta, children: list[Token | None]) -> ast.LimitStmt:
+    def limit_stmt(self, span: ast.Span, children: list[Token | None]) -> ast.LimitStmt:
         """limit_stmt: "limit" INT ("contact" | "contacts") "per" DURATION ["via" NAME]"""
-        count, window, channel = children
+        count, window, channel = children[0], children[1], children[-1]
         assert count is not None and window is not None
         return ast.LimitStmt(
             int(count),
             self._duration(window),
             self._name(channel) if channel is not None else None,
-            self._span(meta),
+            span,
         )
 
-    def quiet_hours_stmt(self, meta: Meta, children: list[Token]) -> ast.QuietHoursStmt:
+    def quiet_hours_stmt(self, span: ast.Span, children: list[Token]) -> ast.QuietHoursStmt:
         """quiet_hours_stmt: "quiet" "hours" CLOCK "to" CLOCK"""
-        start, end = (self.clock_lit(meta, [t]) for t in children)
-        return ast.QuietHoursStmt(start, end, self._span(meta))
+        start, end = (self._clock(t) for t in children)
+        return ast.QuietHoursStmt(start, end, span)
 
-    def one_channel_stmt(self, meta: Meta, children: list[Any]) -> ast.OneChannelStmt:
+    def one_channel_stmt(self, span: ast.Span, children: list[Any]) -> ast.OneChannelStmt:
         """one_channel_stmt: "one" "channel" "per" "contact" """
-        return ast.OneChannelStmt(self._span(meta))
+        return ast.OneChannelStmt(span)
 
-    def mode_decl(self, meta: Meta, children: list[Any]) -> ast.ModeDecl:
+    def mode_decl(self, span: ast.Span, children: list[Any]) -> ast.ModeDecl:
         """mode_decl: "mode" NAME "{" policy_decl? "}" """
         name, *rest = children
-        return ast.ModeDecl(self._name(name), rest[0] if rest else None, self._span(meta))
+        return ast.ModeDecl(self._name(name), rest[0] if rest else None, span)
 
     # -- rules -----------------------------------------------------------------------------
 
-    def named_rule(self, meta: Meta, children: list[Any]) -> ast.RuleDecl:
+    def named_rule(self, span: ast.Span, children: list[Any]) -> ast.RuleDecl:
         """named_rule: "rule" (NAME | STRING) rule_option* trigger "then" actions"""
         name_token, *options, trigger, actions = children
         is_string = name_token.type == "STRING"
@@ -376,43 +451,41 @@ class AstBuilder(Transformer[Token, list[ast.Decl]]):
             name = ast.Name(str(literal.value), literal.span)
         else:
             name = self._name(name_token)
-        return ast.RuleDecl(
-            name, is_string, tuple(options), trigger, tuple(actions), self._span(meta)
-        )
+        return ast.RuleDecl(name, is_string, tuple(options), trigger, tuple(actions), span)
 
-    def anonymous_rule(self, meta: Meta, children: list[Any]) -> ast.RuleDecl:
+    def anonymous_rule(self, span: ast.Span, children: list[Any]) -> ast.RuleDecl:
         """anonymous_rule: trigger "then" actions"""
         trigger, actions = children
-        return ast.RuleDecl(None, False, (), trigger, tuple(actions), self._span(meta))
+        return ast.RuleDecl(None, False, (), trigger, tuple(actions), span)
 
-    def priority_option(self, meta: Meta, children: list[Token | None]) -> ast.RuleOption:
+    def priority_option(self, span: ast.Span, children: list[Token | None]) -> ast.RuleOption:
         minus, number = children
         assert number is not None
         value = -int(number) if minus is not None else int(number)
         text = f"-{number}" if minus is not None else str(number)
-        span = self._span(meta)
+        span = span
         start_token = minus if minus is not None else number
         literal_span = _join(self.path, self._tok(start_token), self._tok(number))
         return ast.RuleOption("priority", ast.Literal("int", value, text, literal_span), span)
 
-    def sample_option(self, meta: Meta, children: list[Token]) -> ast.RuleOption:
-        return ast.RuleOption("sample", self.percent_lit(meta, children), self._span(meta))
+    def sample_option(self, span: ast.Span, children: list[Token]) -> ast.RuleOption:
+        return ast.RuleOption("sample", self._percent(children[0]), span)
 
-    def holdout_option(self, meta: Meta, children: list[Token]) -> ast.RuleOption:
-        return ast.RuleOption("holdout", self.percent_lit(meta, children), self._span(meta))
+    def holdout_option(self, span: ast.Span, children: list[Token]) -> ast.RuleOption:
+        return ast.RuleOption("holdout", self._percent(children[0]), span)
 
-    def mode_option(self, meta: Meta, children: list[Token]) -> ast.RuleOption:
-        return ast.RuleOption("mode", self._name(children[0]), self._span(meta))
+    def mode_option(self, span: ast.Span, children: list[Token]) -> ast.RuleOption:
+        return ast.RuleOption("mode", self._name(children[0]), span)
 
-    def trigger(self, meta: Meta, children: list[Any]) -> ast.Trigger:
+    def trigger(self, span: ast.Span, children: list[Any]) -> ast.Trigger:
         """trigger: "when" NAME ("or" NAME)* [("where" | "and") expr]"""
         *names, condition = children
-        return ast.Trigger(tuple(self._name(t) for t in names), condition, self._span(meta))
+        return ast.Trigger(tuple(self._name(t) for t in names), condition, span)
 
-    def actions(self, meta: Meta, children: list[ast.Action]) -> list[ast.Action]:
+    def actions(self, span: ast.Span, children: list[ast.Action]) -> list[ast.Action]:
         return children
 
-    def send_action(self, meta: Meta, children: list[Any]) -> ast.SendAction:
+    def send_action(self, span: ast.Span, children: list[Any]) -> ast.SendAction:
         """send_action: "send" ("survey" | "message") STRING send_option*"""
         kind, target, *options = children
         via: tuple[ast.Name, ...] = ()
@@ -429,20 +502,20 @@ class AstBuilder(Transformer[Token, list[ast.Decl]]):
                 after = value
             else:
                 unless = value
-        return ast.SendAction(str(kind), self._string(target), via, after, unless, self._span(meta))
+        return ast.SendAction(str(kind), self._string(target), via, after, unless, span)
 
-    def via_option(self, meta: Meta, children: list[Token]) -> tuple[str, Any, ast.Span]:
-        return ("via", tuple(self._name(t) for t in children), self._span(meta))
+    def via_option(self, span: ast.Span, children: list[Token]) -> tuple[str, Any, ast.Span]:
+        return ("via", tuple(self._name(t) for t in children), span)
 
-    def after_option(self, meta: Meta, children: list[Token]) -> tuple[str, Any, ast.Span]:
-        return ("after", self._duration(children[0]), self._span(meta))
+    def after_option(self, span: ast.Span, children: list[Token]) -> tuple[str, Any, ast.Span]:
+        return ("after", self._duration(children[0]), span)
 
-    def unless_option(self, meta: Meta, children: list[Any]) -> tuple[str, Any, ast.Span]:
+    def unless_option(self, span: ast.Span, children: list[Any]) -> tuple[str, Any, ast.Span]:
         event, where = children
-        span = self._span(meta)
+        span = span
         return ("unless", ast.Unless(self._name(event), where, span), span)
 
-    def task_action(self, meta: Meta, children: list[Any]) -> ast.TaskAction:
+    def task_action(self, span: ast.Span, children: list[Any]) -> ast.TaskAction:
         """task_action: "create" "task" STRING "for" NAME task_option*"""
         task, team, *options = children
         due: ast.Duration | None = None
@@ -456,135 +529,139 @@ class AstBuilder(Transformer[Token, list[ast.Decl]]):
                 due = value
             else:
                 notes = value
-        return ast.TaskAction(self._string(task), self._name(team), due, notes, self._span(meta))
+        return ast.TaskAction(self._string(task), self._name(team), due, notes, span)
 
-    def due_option(self, meta: Meta, children: list[Token]) -> tuple[str, Any, ast.Span]:
-        return ("due", self._duration(children[0]), self._span(meta))
+    def due_option(self, span: ast.Span, children: list[Token]) -> tuple[str, Any, ast.Span]:
+        return ("due", self._duration(children[0]), span)
 
-    def with_option(self, meta: Meta, children: list[ast.Note]) -> tuple[str, Any, ast.Span]:
-        return ("with", tuple(children), self._span(meta))
+    def with_option(self, span: ast.Span, children: list[ast.Note]) -> tuple[str, Any, ast.Span]:
+        return ("with", tuple(children), span)
 
-    def note(self, meta: Meta, children: list[Any]) -> ast.Note:
+    def note(self, span: ast.Span, children: list[Any]) -> ast.Note:
         key, value = children
-        return ast.Note(self._name(key), value, self._span(meta))
+        return ast.Note(self._name(key), value, span)
 
-    def tag_action(self, meta: Meta, children: list[Token]) -> ast.TagAction:
+    def tag_action(self, span: ast.Span, children: list[Token]) -> ast.TagAction:
         """tag_action: ("tag" | "untag") STRING"""
         word, tag = children
-        return ast.TagAction(str(word) == "untag", self._string(tag), self._span(meta))
+        return ast.TagAction(str(word) == "untag", self._string(tag), span)
 
     # -- expressions -----------------------------------------------------------------------
 
-    def _chain(self, op: str, meta: Meta, children: list[ast.Expr]) -> ast.Expr:
+    def _chain(self, op: str, span: ast.Span, children: list[ast.Expr]) -> ast.Expr:
         if len(children) == 1:
             return children[0]
-        return ast.BoolOp(op, tuple(children), self._span(meta))
+        return ast.BoolOp(op, tuple(children), span)
 
-    def or_chain(self, meta: Meta, children: list[ast.Expr]) -> ast.Expr:
-        return self._chain("or", meta, children)
+    def or_chain(self, span: ast.Span, children: list[ast.Expr]) -> ast.Expr:
+        return self._chain("or", span, children)
 
-    def and_chain(self, meta: Meta, children: list[ast.Expr]) -> ast.Expr:
-        return self._chain("and", meta, children)
+    def and_chain(self, span: ast.Span, children: list[ast.Expr]) -> ast.Expr:
+        return self._chain("and", span, children)
 
-    def not_op(self, meta: Meta, children: list[ast.Expr]) -> ast.Not:
-        return ast.Not(children[0], self._span(meta))
+    def not_op(self, span: ast.Span, children: list[ast.Expr]) -> ast.Not:
+        return ast.Not(children[0], span)
 
-    def comparison(self, meta: Meta, children: list[Any]) -> ast.Compare:
+    def comparison(self, span: ast.Span, children: list[Any]) -> ast.Compare:
         left, op, right = children
-        return ast.Compare(str(op), left, right, self._tok(op), self._span(meta))
+        return ast.Compare(str(op), left, right, self._tok(op), span)
 
-    def in_op(self, meta: Meta, children: list[Any]) -> ast.InList:
-        return ast.InList(children[0], children[1], False, self._span(meta))
+    def in_op(self, span: ast.Span, children: list[Any]) -> ast.InList:
+        return ast.InList(children[0], children[1], False, span)
 
-    def not_in_op(self, meta: Meta, children: list[Any]) -> ast.InList:
-        return ast.InList(children[0], children[1], True, self._span(meta))
+    def not_in_op(self, span: ast.Span, children: list[Any]) -> ast.InList:
+        return ast.InList(children[0], children[1], True, span)
 
-    def contains_op(self, meta: Meta, children: list[Any]) -> ast.Contains:
-        return ast.Contains(children[0], children[1], self._span(meta))
+    def contains_op(self, span: ast.Span, children: list[Any]) -> ast.Contains:
+        return ast.Contains(children[0], children[1], span)
 
-    def binary(self, meta: Meta, children: list[Any]) -> ast.Arithmetic:
+    def binary(self, span: ast.Span, children: list[Any]) -> ast.Arithmetic:
         left, op, right = children
-        return ast.Arithmetic(str(op), left, right, self._tok(op), self._span(meta))
+        return ast.Arithmetic(str(op), left, right, self._tok(op), span)
 
-    def negate(self, meta: Meta, children: list[Any]) -> ast.Expr:
+    def negate(self, span: ast.Span, children: list[Any]) -> ast.Expr:
         operand = children[1]
         if isinstance(operand, ast.Literal) and operand.kind in ("int", "number", "duration"):
             value = operand.value
             assert isinstance(value, int | float)
-            return ast.Literal(operand.kind, -value, "-" + operand.text, self._span(meta))
-        return ast.Negate(operand, self._span(meta))
+            return ast.Literal(operand.kind, -value, "-" + operand.text, span)
+        return ast.Negate(operand, span)
 
-    def name_ref(self, meta: Meta, children: list[Token]) -> ast.NameRef:
+    def name_ref(self, span: ast.Span, children: list[Token]) -> ast.NameRef:
         name = self._name(children[0])
         return ast.NameRef(name, name.span)
 
-    def attribute_ref(self, meta: Meta, children: list[Token]) -> ast.AttributeRef:
+    def attribute_ref(self, span: ast.Span, children: list[Token]) -> ast.AttributeRef:
         owner, field = children
-        return ast.AttributeRef(self._name(owner), self._name(field), self._span(meta))
+        return ast.AttributeRef(self._name(owner), self._name(field), span)
 
-    def trait_ref(self, meta: Meta, children: list[Token]) -> ast.TraitRef:
-        return ast.TraitRef(self._name(children[0]), self._span(meta))
+    def trait_ref(self, span: ast.Span, children: list[Token]) -> ast.TraitRef:
+        return ast.TraitRef(self._name(children[0]), span)
 
-    def last_contact(self, meta: Meta, children: list[Token | None]) -> ast.LastContact:
-        channel = children[0]
-        return ast.LastContact(
-            self._name(channel) if channel is not None else None, self._span(meta)
-        )
+    def last_contact(self, span: ast.Span, children: list[Token]) -> ast.LastContact:
+        return ast.LastContact(None, span)
 
-    def last_sent(self, meta: Meta, children: list[Token]) -> ast.LastSent:
-        return ast.LastSent(self._string(children[0]), self._span(meta))
+    def last_contact_on(self, span: ast.Span, children: list[Token]) -> ast.LastContact:
+        return ast.LastContact(self._name(children[0]), span)
 
-    def contacts_in(self, meta: Meta, children: list[Token]) -> ast.ContactsIn:
-        return ast.ContactsIn(self._duration(children[0]), self._span(meta))
+    def parenthesized(self, span: ast.Span, children: list[ast.Expr]) -> ast.Expr:
+        return children[0]
 
-    def count_of(self, meta: Meta, children: list[Any]) -> ast.CountOf:
+    def last_sent(self, span: ast.Span, children: list[Token]) -> ast.LastSent:
+        return ast.LastSent(self._string(children[0]), span)
+
+    def contacts_in(self, span: ast.Span, children: list[Token]) -> ast.ContactsIn:
+        return ast.ContactsIn(self._duration(children[0]), span)
+
+    def count_of(self, span: ast.Span, children: list[Any]) -> ast.CountOf:
         event, where, window = children
-        return ast.CountOf(self._name(event), where, self._duration(window), self._span(meta))
+        return ast.CountOf(self._name(event), where, self._duration(window), span)
 
-    def since_last(self, meta: Meta, children: list[Token]) -> ast.SinceLast:
-        return ast.SinceLast(self._name(children[0]), self._span(meta))
+    def since_last(self, span: ast.Span, children: list[Token]) -> ast.SinceLast:
+        return ast.SinceLast(self._name(children[0]), span)
 
-    def first_time(self, meta: Meta, children: list[Any]) -> ast.FirstTime:
-        return ast.FirstTime(self._span(meta))
+    def first_time(self, span: ast.Span, children: list[Any]) -> ast.FirstTime:
+        return ast.FirstTime(span)
 
-    def never(self, meta: Meta, children: list[Any]) -> ast.Never:
-        return ast.Never(self._span(meta))
+    def never(self, span: ast.Span, children: list[Any]) -> ast.Never:
+        return ast.Never(span)
 
-    def absence(self, meta: Meta, children: list[Any]) -> ast.Absence:
+    def absence(self, span: ast.Span, children: list[Any]) -> ast.Absence:
         event, where, window = children
-        return ast.Absence(self._name(event), where, self._duration(window), self._span(meta))
+        return ast.Absence(self._name(event), where, self._duration(window), span)
 
     # -- literals --------------------------------------------------------------------------
 
-    def int_lit(self, meta: Meta, children: list[Token]) -> ast.Literal:
+    def int_lit(self, span: ast.Span, children: list[Token]) -> ast.Literal:
         token = children[0]
         return ast.Literal("int", int(token), str(token), self._tok(token))
 
-    def number_lit(self, meta: Meta, children: list[Token]) -> ast.Literal:
+    def number_lit(self, span: ast.Span, children: list[Token]) -> ast.Literal:
         token = children[0]
         return ast.Literal("number", float(token), str(token), self._tok(token))
 
-    def negative_int_lit(self, meta: Meta, children: list[Token]) -> ast.Literal:
+    def negative_int_lit(self, span: ast.Span, children: list[Token]) -> ast.Literal:
         token = children[1]
-        return ast.Literal("int", -int(token), f"-{token}", self._span(meta))
+        return ast.Literal("int", -int(token), f"-{token}", span)
 
-    def negative_number_lit(self, meta: Meta, children: list[Token]) -> ast.Literal:
+    def negative_number_lit(self, span: ast.Span, children: list[Token]) -> ast.Literal:
         token = children[1]
-        return ast.Literal("number", -float(token), f"-{token}", self._span(meta))
+        return ast.Literal("number", -float(token), f"-{token}", span)
 
-    def string_lit(self, meta: Meta, children: list[Token]) -> ast.Literal:
+    def string_lit(self, span: ast.Span, children: list[Token]) -> ast.Literal:
         return self._string(children[0])
 
-    def duration_lit(self, meta: Meta, children: list[Token]) -> ast.Literal:
+    def duration_lit(self, span: ast.Span, children: list[Token]) -> ast.Literal:
         token = children[0]
         return ast.Literal("duration", parse_duration(str(token)), str(token), self._tok(token))
 
-    def percent_lit(self, meta: Meta, children: list[Token]) -> ast.Literal:
-        token = children[0]
-        return ast.Literal("percent", float(str(token)[:-1]), str(token), self._tok(token))
+    def percent_lit(self, span: ast.Span, children: list[Token]) -> ast.Literal:
+        return self._percent(children[0])
 
-    def clock_lit(self, meta: Meta, children: list[Token]) -> ast.Literal:
-        token = children[0]
+    def clock_lit(self, span: ast.Span, children: list[Token]) -> ast.Literal:
+        return self._clock(children[0])
+
+    def _clock(self, token: Token) -> ast.Literal:
         hours, minutes = (int(part) for part in str(token).split(":"))
         if hours > 23 or minutes > 59:
             self.diagnostics.append(
@@ -597,15 +674,15 @@ class AstBuilder(Transformer[Token, list[ast.Decl]]):
             )
         return ast.Literal("clock", hours * 60 + minutes, str(token), self._tok(token))
 
-    def true_lit(self, meta: Meta, children: list[Any]) -> ast.Literal:
-        return ast.Literal("bool", True, "true", self._span(meta))
+    def true_lit(self, span: ast.Span, children: list[Any]) -> ast.Literal:
+        return ast.Literal("bool", True, "true", span)
 
-    def false_lit(self, meta: Meta, children: list[Any]) -> ast.Literal:
-        return ast.Literal("bool", False, "false", self._span(meta))
+    def false_lit(self, span: ast.Span, children: list[Any]) -> ast.Literal:
+        return ast.Literal("bool", False, "false", span)
 
-    def list_literal(self, meta: Meta, children: list[Any]) -> ast.ListLiteral:
+    def list_literal(self, span: ast.Span, children: list[Any]) -> ast.ListLiteral:
         items = tuple(child for child in children if child is not None)
-        return ast.ListLiteral(items, self._span(meta))
+        return ast.ListLiteral(items, span)
 
-    def comp_op(self, meta: Meta, children: list[Token]) -> Token:  # pragma: no cover
+    def comp_op(self, span: ast.Span, children: list[Token]) -> Token:  # pragma: no cover
         return children[0]
