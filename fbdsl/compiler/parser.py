@@ -86,10 +86,10 @@ _RESERVED_TERMINALS = {
     "and": "_AND",
     "or": "_OR",
     "not": "_NOT",
-    "when": "_WHEN",
+    "when": "WHEN",
     "then": "_THEN",
     "where": "_WHERE",
-    "via": "_VIA",
+    "via": "VIA",
 }
 
 

@@ -304,7 +304,7 @@ def explain_unexpected_token(
             span,
         )
 
-    if token.type in ("_WHEN", "SEND") and expected == {"NAME", "STRING"}:
+    if token.type in ("WHEN", "SEND") and expected == {"NAME", "STRING"}:
         return (
             SYNTAX,
             "the rule needs a name after 'rule'",
@@ -363,7 +363,7 @@ def explain_unexpected_token(
             span,
         )
 
-    if token.type == "NAME" and "PRIORITY" in expected and "_WHEN" in expected:
+    if token.type == "NAME" and "PRIORITY" in expected and "WHEN" in expected:
         hint = (
             did_you_mean(str(token), _RULE_OPTIONS)
             or "rule options: priority, sample, holdout, in mode"
@@ -379,7 +379,7 @@ def explain_unexpected_token(
             )
         return (SYNTAX, f"expected an action, found {found}", hint, span)
 
-    if "_WHEN" in expected and token.type in ("NAME", "SEND"):
+    if "WHEN" in expected and token.type in ("NAME", "SEND"):
         return (
             SYNTAX,
             f"expected 'when' before the trigger, found {found}",
