@@ -6,6 +6,7 @@ import pytest
 
 from fbdsl.compiler.parser import parse_source
 
+# fmt: off
 CASES = [
     # (source, code, line, column, message, hint fragment)
     (
@@ -104,6 +105,7 @@ CASES = [
         "FB042", 1, 22, "'25:00' is not a time of day", "00:00 to 23:59",
     ),
 ]
+# fmt: on
 
 
 @pytest.mark.parametrize(("source", "code", "line", "column", "message", "hint"), CASES)
