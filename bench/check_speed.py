@@ -74,16 +74,19 @@ def main() -> None:
             start = time.perf_counter()
             subprocess.run(
                 [sys.executable, "-m", "fbdsl.cli", "check", str(path)],
-                check=True, capture_output=True,
-            )  # fmt: skip
+                check=True,
+                capture_output=True,
+            )
             cold.append(time.perf_counter() - start)
     print(f"rules: {args.rules}")
     print(f"parse (in-process, best of 5):  {min(parse_times) * 1000:7.1f} ms")
     print(f"check (in-process, best of 5):  {min(check_times) * 1000:7.1f} ms")
     total = min(p + c for p, c in zip(parse_times, check_times, strict=True))
     print(f"parse + check:                  {total * 1000:7.1f} ms")
-    print(f"fbdsl check, cold process (best of 3): {min(cold) * 1000:7.1f} ms "
-          f"(median {statistics.median(cold) * 1000:.1f} ms)")  # fmt: skip
+    print(
+        f"fbdsl check, cold process (best of 3): {min(cold) * 1000:7.1f} ms "
+        f"(median {statistics.median(cold) * 1000:.1f} ms)"
+    )
 
 
 if __name__ == "__main__":

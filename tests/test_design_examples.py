@@ -18,7 +18,7 @@ def test_design_examples_check_clean() -> None:
     assert result.diagnostics == ()
     assert result.program is not None
     names = [rule.name for rule in result.program.rules]
-    assert names[0].endswith("rules.fbdsl:4")  # the brief's anonymous one-liner
+    assert names[0] == "rules.fbdsl:4"  # the brief's anonymous one-liner
     assert "cart_exit_survey" in names and "loyal customers" in names
 
 
@@ -30,6 +30,7 @@ def test_design_rule_resolves_as_specified() -> None:
     (send,) = rule.actions
     assert isinstance(send, p.CheckedSend)
     assert (send.target, send.channels, send.after) == ("cart_exit", ("email",), 7200)
+    assert send.via_given
     assert send.unless == p.CheckedUnless("order_completed", None)
     policy = result.program.policy
     assert [limit.text for limit in policy.limits] == [

@@ -9,6 +9,7 @@ reported, not only the first; the program is returned only when there are none.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import PurePath
 
 import attrs
 
@@ -99,14 +100,23 @@ class RuleChecker:
                 if not isinstance(item, ast.RuleDecl):
                     continue
                 name = rule_display_name(item)
-                if item.name is not None and name in names:
+                if name in names:
                     first = names[name].span
-                    self._error(
-                        DUPLICATE_RULE,
-                        f"a rule named '{name}' already exists",
-                        item.name.span,
-                        f"the first is at {first.file}:{first.line}; rule names must be unique",
-                    )
+                    if item.name is not None:
+                        self._error(
+                            DUPLICATE_RULE,
+                            f"a rule named '{name}' already exists",
+                            item.name.span,
+                            f"the first is at {first.file}:{first.line}; rule names must be unique",
+                        )
+                    else:
+                        self._error(
+                            DUPLICATE_RULE,
+                            f"this anonymous rule would be named '{name}' in decisions, like "
+                            f"the one at {first.file}:{first.line}",
+                            item.trigger.span,
+                            "name it: rule my_name when ...",
+                        )
                 names.setdefault(name, item)
                 checked = self.rule(item, name, index)
                 index += 1
@@ -286,6 +296,7 @@ class RuleChecker:
             action.kind,
             target,
             channels,
+            bool(action.via),
             after,
             unless,
             action.span,
@@ -347,10 +358,11 @@ def _priority(option: ast.RuleOption | None) -> int:
 
 
 def rule_display_name(rule: ast.RuleDecl) -> str:
-    """A rule's name in decisions: its own, or `file:line` for an anonymous one-liner."""
+    """A rule's name in decisions: its own, or `FILE_NAME:LINE` for an anonymous one-liner
+    (the file's name without its folder, so decisions do not depend on where fbdsl runs)."""
     if rule.name is not None:
         return rule.name.value
-    return f"{rule.span.file}:{rule.span.line}"
+    return f"{PurePath(rule.span.file).name}:{rule.span.line}"
 
 
 def option_word(option: ast.RuleOption) -> str:

@@ -283,6 +283,7 @@ class CheckedSend:
     kind: str  # "survey" | "message"
     target: str
     channels: tuple[str, ...]  # the candidates in order: `via`, else the survey's channels
+    via_given: bool  # `via a or b` is a fallback list: only the first allowed channel is used
     after: int | None
     unless: CheckedUnless | None
     span: ast.Span = ast.span_field()

@@ -1,0 +1,241 @@
+"""Carrying out a rule's actions, and the decisions that record them.
+
+Sends go through the policy gate: a refusal is a `suppressed` decision naming the policy
+line; quiet hours defer the send (a `deferred` decision, then a timer); otherwise the slot
+is reserved in the customer's state before the next rule is decided. Tasks and tags never
+touch the customer and always carry out (unless held out).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from fbdsl.compiler import program as p
+from fbdsl.runtime import decisions as d
+from fbdsl.runtime.state import Contact, CustomerState
+from fbdsl.runtime.timers import QUIET, Timer, Trigger
+from fbdsl.runtime.timeutil import format_time
+
+if TYPE_CHECKING:
+    from fbdsl.runtime.engine import CompiledRule, Engine
+
+
+def action_name(action: p.CheckedAction) -> str:
+    if isinstance(action, p.CheckedSend):
+        return f"send_{action.kind}"
+    if isinstance(action, p.CheckedTask):
+        return "create_task"
+    return "untag" if action.remove else "tag"
+
+
+def action_target(action: p.CheckedAction) -> str:
+    if isinstance(action, p.CheckedSend):
+        return action.target
+    if isinstance(action, p.CheckedTask):
+        return action.task
+    return action.tag
+
+
+class ActionRunner:
+    def __init__(self, engine: Engine, contact_keep: float) -> None:
+        self.engine = engine
+        self.contact_keep = contact_keep
+
+    # -- decisions -------------------------------------------------------------------------
+
+    def _decision(
+        self,
+        rule: CompiledRule,
+        index: int,
+        trigger: Trigger,
+        state: CustomerState,
+        now: float,
+        channel: str | None,
+        status: str,
+        reason: str | None,
+        extra: dict[str, Any] | None = None,
+        salt: str = "",
+    ) -> str:
+        node = rule.node
+        action = node.actions[index]
+        did = d.decision_id(node.name, state.customer_id, trigger.id, index, channel or "", salt)
+        self.engine.emit(
+            d.make_decision(
+                did=did,
+                at=now,
+                rule=node.name,
+                customer_id=state.customer_id,
+                action=action_name(action),
+                target=action_target(action),
+                channel=channel,
+                status=status,
+                reason=reason,
+                trigger_event=trigger.event,
+                trigger_id=trigger.id,
+                trigger_time=trigger.timestamp,
+                mode=self.engine.mode,
+                extra=extra,
+            )
+        )
+        return did
+
+    def refuse(
+        self,
+        rule: CompiledRule,
+        index: int,
+        trigger: Trigger,
+        state: CustomerState,
+        now: float,
+        reason: str,
+    ) -> None:
+        self._decision(rule, index, trigger, state, now, None, d.SUPPRESSED, reason)
+
+    def cancelled(self, rule: CompiledRule, timer: Timer, now: float, reason: str) -> None:
+        state = self.engine.ledger.customer(timer.customer_id)
+        self._decision(
+            rule,
+            timer.action,
+            timer.trigger,
+            state,
+            now,
+            None,
+            d.CANCELLED,
+            reason,
+            salt="cancelled",
+        )
+
+    # -- running ---------------------------------------------------------------------------
+
+    def run(
+        self,
+        rule: CompiledRule,
+        index: int,
+        trigger: Trigger,
+        state: CustomerState,
+        now: float,
+        held: bool,
+    ) -> None:
+        action = rule.node.actions[index]
+        if isinstance(action, p.CheckedSend):
+            self.send(rule, index, trigger, state, now, held)
+            return
+        status = d.HELD_OUT if held else d.SENT
+        if isinstance(action, p.CheckedTask):
+            notes = {}
+            for key, fn, is_time in rule.notes.get(index, ()):
+                value = fn(trigger.fields, state, now, trigger.prev, trigger.fields)
+                notes[key] = format_time(value) if is_time and value is not None else value
+            due = format_time(now + action.due) if action.due is not None else None
+            extra = {"team": action.team, "due": due, "notes": notes}
+            did = self._decision(rule, index, trigger, state, now, None, status, None, extra)
+            if not held:
+                self.engine.feed_back(
+                    "create_task",
+                    state,
+                    now,
+                    did,
+                    {"task": action.task, "team": action.team, "rule_name": rule.node.name},
+                )
+            return
+        assert isinstance(action, p.CheckedTag)
+        did = self._decision(rule, index, trigger, state, now, None, status, None)
+        if not held:
+            if action.remove:
+                state.tags.discard(action.tag)
+            else:
+                state.tags.add(action.tag)
+            self.engine.feed_back(
+                action_name(action),
+                state,
+                now,
+                did,
+                {"tag": action.tag, "rule_name": rule.node.name},
+            )
+
+    def fire_send(self, rule: CompiledRule, timer: Timer, state: CustomerState) -> None:
+        """A delayed or deferred send is due: re-check the conditions, then the policy."""
+        now = timer.due
+        failing = self.engine.failing_test(rule, timer.trigger, state, now)
+        if failing is not None:
+            self.refuse(
+                rule,
+                timer.action,
+                timer.trigger,
+                state,
+                now,
+                f"condition no longer holds: {failing}",
+            )
+            return
+        node = rule.node
+        held = node.holdout > 0 and (
+            d.fraction("holdout", node.name, state.customer_id) < node.holdout
+        )
+        self.send(rule, timer.action, timer.trigger, state, now, held)
+
+    def send(
+        self,
+        rule: CompiledRule,
+        index: int,
+        trigger: Trigger,
+        state: CustomerState,
+        now: float,
+        held: bool,
+    ) -> None:
+        engine = self.engine
+        action = rule.node.actions[index]
+        assert isinstance(action, p.CheckedSend)
+        blocked = engine.gate.blocked(state, now, action)
+        if blocked is not None:
+            self.refuse(rule, index, trigger, state, now, blocked)
+            return
+        quiet_end = engine.gate.quiet_until(state, now)
+        if quiet_end is not None:
+            quiet = engine.policy.quiet_hours
+            assert quiet is not None
+            reason = f"{quiet.text}: deferred to {format_time(quiet_end)}"
+            self._decision(
+                rule, index, trigger, state, now, None, d.DEFERRED, reason, salt=f"deferred:{now}"
+            )
+            timer_id = d.decision_id(
+                "quiet", rule.node.name, state.customer_id, trigger.id, index, now
+            )
+            engine.schedule(
+                Timer(
+                    timer_id, quiet_end, QUIET, rule.node.index, state.customer_id, index, trigger
+                )
+            )
+            return
+        fallback = action.via_given or engine.policy.one_channel_per_contact
+        skipped: list[str] = []
+        chosen = 0
+        for channel in action.channels:
+            why = engine.gate.channel_blocked(state, now, channel)
+            if why is None and chosen and not held:
+                why = engine.gate.limit_blocked(state, now)  # a blast: each channel counts
+            if why is not None:
+                skipped.append(f"{channel}: {why}")
+                if not fallback:
+                    self._decision(rule, index, trigger, state, now, channel, d.SUPPRESSED, why)
+                continue
+            chosen += 1
+            reason = ("fallback after " + "; ".join(skipped)) if skipped and fallback else None
+            if held:
+                self._decision(rule, index, trigger, state, now, channel, d.HELD_OUT, reason)
+            else:
+                did = self._decision(rule, index, trigger, state, now, channel, d.SENT, reason)
+                state.add_contact(
+                    Contact(now, action.target, channel, rule.node.name, did), self.contact_keep
+                )
+                engine.feed_back(
+                    f"send_{action.kind}",
+                    state,
+                    now,
+                    did,
+                    {action.kind: action.target, "channel": channel, "rule_name": rule.node.name},
+                )
+            if fallback:
+                break
+        if not chosen and fallback:
+            self.refuse(
+                rule, index, trigger, state, now, "no channel allowed: " + "; ".join(skipped)
+            )

@@ -1,0 +1,82 @@
+"""Decisions: the engine's output, one JSON object per line, byte-for-byte deterministic.
+
+    {"decision_id", "at", "rule", "customer_id", "action", "target", "channel", "status",
+     "reason", "trigger": {"event", "id", "timestamp"}, "mode"}  (+ "team", "due", "notes"
+     for tasks)
+
+`status` is one of sent, suppressed, held_out, deferred, cancelled. `decision_id` is derived
+from (rule, customer, trigger id, action index, channel, status kind), so a re-run gives
+the same ids.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import orjson
+
+from fbdsl.runtime.timeutil import format_time
+
+SENT, SUPPRESSED, HELD_OUT, DEFERRED, CANCELLED = (
+    "sent",
+    "suppressed",
+    "held_out",
+    "deferred",
+    "cancelled",
+)
+STATUSES = (SENT, SUPPRESSED, HELD_OUT, DEFERRED, CANCELLED)
+
+
+def decision_id(*parts: object) -> str:
+    text = "\x1f".join(str(part) for part in parts)
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+
+
+def fraction(salt: str, rule: str, customer_id: str) -> float:
+    """A customer's deterministic position in [0, 1) for a rule (sample, holdout)."""
+    digest = hashlib.blake2b(f"{salt}\x1f{rule}\x1f{customer_id}".encode(), digest_size=8)
+    return int.from_bytes(digest.digest(), "big") / 2**64
+
+
+def make_decision(
+    *,
+    did: str,
+    at: float,
+    rule: str,
+    customer_id: str,
+    action: str,
+    target: str,
+    channel: str | None,
+    status: str,
+    reason: str | None,
+    trigger_event: str,
+    trigger_id: str,
+    trigger_time: float,
+    mode: str,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    decision: dict[str, Any] = {
+        "decision_id": did,
+        "at": format_time(at),
+        "rule": rule,
+        "customer_id": customer_id,
+        "action": action,
+        "target": target,
+        "channel": channel,
+        "status": status,
+        "reason": reason,
+        "trigger": {
+            "event": trigger_event,
+            "id": trigger_id,
+            "timestamp": format_time(trigger_time),
+        },
+        "mode": mode,
+    }
+    if extra:
+        decision.update(extra)
+    return decision
+
+
+def encode(decision: dict[str, Any]) -> bytes:
+    return orjson.dumps(decision) + b"\n"

@@ -1,0 +1,356 @@
+"""The engine: events in order -> decisions, against the ledger, on event time.
+
+For each event: fire the timers its time passes; skip it if its id was seen; update the
+profile and history; cancel the customer's pending sends it is an `unless` for and the
+absence windows it breaks; run the matcher of its type (compiled from the rule graph) and
+decide every matching rule in priority order. Deciding a rule: sample gate, holdout, then
+each action (contacts through the policy gate, which reserves the slot before the next rule
+is decided). Delayed sends, absence windows and quiet-hour deferrals become timers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+
+from fbdsl.compiler import program as p
+from fbdsl.compiler.ast import walk
+from fbdsl.compiler.graph import RuleGraph, RuleNode
+from fbdsl.compiler.types import TIME
+from fbdsl.runtime import decisions as d
+from fbdsl.runtime.actions import ActionRunner
+from fbdsl.runtime.codegen import compile_matchers, compile_predicate
+from fbdsl.runtime.events import Event, TraitUpdate
+from fbdsl.runtime.ledger import Ledger
+from fbdsl.runtime.policy import PolicyGate
+from fbdsl.runtime.state import ALL_CHANNELS, CustomerState
+from fbdsl.runtime.timers import ABSENCE, SEND, Timer, TimerQueue, Trigger
+from fbdsl.runtime.timeutil import INFINITY, format_time
+
+DEFAULT_MODE = "default"
+OPT_OUT_EVENT, OPT_IN_EVENT = "unsubscribed", "resubscribed"
+# fbdsl's own events (std/fbdsl), fed back when an action is carried out.
+FEEDBACK_EVENTS = {
+    "send_survey": "survey_sent",
+    "send_message": "message_sent",
+    "create_task": "task_created",
+    "tag": "customer_tagged",
+    "untag": "customer_untagged",
+}
+
+
+@attrs.define
+class Counters:
+    events: int = 0
+    duplicates: int = 0
+    late: int = 0
+    trait_updates: int = 0
+    timers_fired: int = 0
+    by_rule_status: dict[tuple[str, str], int] = attrs.Factory(dict)
+
+
+@attrs.frozen
+class CompiledRule:
+    node: RuleNode
+    late_tests: tuple[tuple[str, Callable[..., bool]], ...]  # (text, predicate)
+    absences: tuple[tuple[p.TAbsence, Callable[..., bool] | None], ...]
+    unless: dict[int, tuple[str, Callable[..., bool] | None]]  # action index -> watch
+    notes: dict[int, tuple[tuple[str, Callable[..., Any], bool], ...]]  # key, fn, is time
+
+
+class Engine:
+    def __init__(
+        self,
+        graph: RuleGraph,
+        ledger: Ledger,
+        mode: str = DEFAULT_MODE,
+        allowed_lateness: float = 0.0,
+    ) -> None:
+        if mode != DEFAULT_MODE and mode not in graph.modes:
+            known = ", ".join([DEFAULT_MODE, *graph.modes])
+            raise ValueError(f"unknown mode {mode!r} (modes: {known})")
+        self.graph = graph
+        self.ledger = ledger
+        self.mode = mode
+        self.allowed_lateness = allowed_lateness
+        mode_policy = graph.modes[mode].policy if mode in graph.modes else None
+        self.policy = mode_policy or graph.policy
+        active = [r for r in graph.rules if r.mode is None or r.mode == mode]
+        self.matchers, self.source = compile_matchers(graph, active)
+        self.rules = {rule.index: self._compile_rule(rule) for rule in active}
+        self.gate = PolicyGate(self.policy, graph.contacts)
+        self.history_keep = dict(graph.history.window_by_event)
+        self.history_events = set(self.history_keep)
+        self.counters = Counters()
+        self.clock = -INFINITY
+        self.queue = TimerQueue()
+        for data in ledger.timers():
+            timer = Timer.from_json(data)
+            if timer.rule in self.rules:
+                self.queue.add(timer)
+        self.output: list[dict[str, Any]] = []
+        self._feedback: list[Event] = []
+        self.actions = ActionRunner(self, _contact_keep(graph))
+
+    # -- compilation -----------------------------------------------------------------------
+
+    def _compile_rule(self, rule: RuleNode) -> CompiledRule:
+        event = rule.triggers[0]
+        late = tuple(
+            (test.text, compile_predicate(self.graph, test.expr, event)) for test in rule.late_tests
+        )
+        absences = tuple(
+            (a, compile_predicate(self.graph, a.where, event, subject=True) if a.where else None)
+            for a in rule.absences
+        )
+        unless: dict[int, tuple[str, Callable[..., bool] | None]] = {}
+        notes: dict[int, tuple[tuple[str, Callable[..., Any], bool], ...]] = {}
+        for index, action in enumerate(rule.actions):
+            if isinstance(action, p.CheckedSend) and action.unless is not None:
+                where = action.unless.where
+                fn = compile_predicate(self.graph, where, event, subject=True) if where else None
+                unless[index] = (action.unless.event, fn)
+            elif isinstance(action, p.CheckedTask):
+                notes[index] = tuple(
+                    (key, compile_predicate(self.graph, value, event), value.type == TIME)
+                    for key, value in action.notes
+                )
+        return CompiledRule(rule, late, absences, unless, notes)
+
+    # -- input -----------------------------------------------------------------------------
+
+    def process(self, event: Event) -> None:
+        """Decide everything one event causes (after firing the timers it passes)."""
+        if self.ledger.seen(event.id):
+            self.counters.duplicates += 1
+            return
+        self.advance(event.timestamp, inclusive=False)
+        self._process(event)
+        while self._feedback:
+            self._process(self._feedback.pop(0))
+
+    def identify(self, update: TraitUpdate) -> None:
+        self.advance(update.timestamp, inclusive=False)
+        state = self.ledger.customer(update.customer_id)
+        self._apply_traits(state, update.traits)
+        self.counters.trait_updates += 1
+        self.ledger.touch(state)
+
+    def _process(self, event: Event) -> None:
+        self.counters.events += 1
+        now = event.timestamp
+        self.ledger.mark_seen(event.id, now)
+        self.clock = max(self.clock, now)
+        state = self.ledger.customer(event.customer_id)
+        if now < state.newest - self.allowed_lateness:
+            self.counters.late += 1
+        if event.traits:
+            self._apply_traits(state, event.traits)
+        if event.name == OPT_OUT_EVENT:
+            state.opt_outs.add(_channel_of(event))
+        elif event.name == OPT_IN_EVENT:
+            state.opt_outs.discard(_channel_of(event))
+        prev = state.last_seen.get(event.name)
+        if event.name in self.history_events:
+            state.record_event(event.name, now, event.fields, self.history_keep[event.name])
+        state.last_seen[event.name] = now if prev is None else max(prev, now)
+        state.newest = max(state.newest, now)
+        if self.queue.by_customer.get(event.customer_id):
+            self._watch(event, state)
+        matcher = self.matchers.get(event.name)
+        if matcher is not None:
+            for node in matcher(event.fields, state, now, prev):
+                trigger = Trigger(event.name, event.id, now, event.fields, prev)
+                self._triggered(self.rules[node.index], trigger, state)
+        self.ledger.touch(state)
+
+    def _apply_traits(self, state: CustomerState, traits: dict[str, Any]) -> None:
+        for key, value in traits.items():
+            if key == "tags" and isinstance(value, list):
+                state.tags = {str(tag) for tag in value}
+            elif key == "unsubscribed" and value is True:
+                state.opt_outs.add(ALL_CHANNELS)
+            else:
+                schema = self.graph.traits.get(key)
+                if schema is not None and isinstance(value, list):
+                    value = tuple(value)
+                state.traits[key] = value
+
+    # -- time ------------------------------------------------------------------------------
+
+    def advance(self, until: float, inclusive: bool) -> None:
+        """Fire every timer due before `until` (or at it, if inclusive), in order."""
+        while True:
+            timer = self.queue.pop_due(until, inclusive)
+            if timer is None:
+                break
+            self.ledger.remove_timer(timer.id)
+            self.counters.timers_fired += 1
+            self.clock = max(self.clock, timer.due)
+            self._fire(timer)
+            while self._feedback:
+                self._process(self._feedback.pop(0))
+
+    def flush(self) -> None:
+        self.advance(INFINITY, inclusive=True)
+
+    def schedule(self, timer: Timer) -> None:
+        if self.queue.add(timer):
+            self.ledger.add_timer(timer.to_json())
+
+    def _fire(self, timer: Timer) -> None:
+        rule = self.rules.get(timer.rule)
+        if rule is None:  # the rule is not active in this mode
+            return
+        state = self.ledger.customer(timer.customer_id)
+        if timer.kind == ABSENCE:
+            self._decide(rule, timer.trigger, state, timer.due, late_checked=False)
+        else:
+            self.actions.fire_send(rule, timer, state)
+        self.ledger.touch(state)
+
+    def _watch(self, event: Event, state: CustomerState) -> None:
+        """Cancel the customer's pending sends and absence windows this event breaks."""
+        for timer in self.queue.of_customer(event.customer_id):
+            rule = self.rules.get(timer.rule)
+            if rule is None:
+                continue
+            trigger = timer.trigger
+            if timer.kind == ABSENCE:
+                for absence, where in rule.absences:
+                    in_window = (
+                        trigger.timestamp < event.timestamp <= (trigger.timestamp + absence.window)
+                    )
+                    if (
+                        absence.event == event.name
+                        and in_window
+                        and (
+                            where is None
+                            or where(
+                                event.fields, state, event.timestamp, trigger.prev, trigger.fields
+                            )
+                        )
+                    ):
+                        self.queue.remove(timer)
+                        self.ledger.remove_timer(timer.id)
+                        break
+                continue
+            watch = rule.unless.get(timer.action)
+            if watch is None or watch[0] != event.name:
+                continue
+            where = watch[1]
+            if where is None or where(
+                event.fields, state, event.timestamp, trigger.prev, trigger.fields
+            ):
+                self.queue.remove(timer)
+                self.ledger.remove_timer(timer.id)
+                reason = f"unless {event.name}: it arrived at {format_time(event.timestamp)}"
+                self.actions.cancelled(rule, timer, event.timestamp, reason)
+
+    # -- deciding --------------------------------------------------------------------------
+
+    def _triggered(self, rule: CompiledRule, trigger: Trigger, state: CustomerState) -> None:
+        if rule.absences:
+            window = max(absence.window for absence, _ in rule.absences)
+            timer_id = d.decision_id("absence", rule.node.name, state.customer_id, trigger.id)
+            self.schedule(
+                Timer(
+                    timer_id,
+                    trigger.timestamp + window,
+                    ABSENCE,
+                    rule.node.index,
+                    state.customer_id,
+                    -1,
+                    trigger,
+                )
+            )
+            return
+        self._decide(rule, trigger, state, trigger.timestamp, late_checked=True)
+
+    def failing_test(
+        self, rule: CompiledRule, trigger: Trigger, state: CustomerState, now: float
+    ) -> str | None:
+        """The first late test that does not hold now, as written, or None."""
+        for text, test in rule.late_tests:
+            if not test(trigger.fields, state, now, trigger.prev, trigger.fields):
+                return text
+        return None
+
+    def _decide(
+        self,
+        rule: CompiledRule,
+        trigger: Trigger,
+        state: CustomerState,
+        now: float,
+        late_checked: bool,
+    ) -> None:
+        if not late_checked and self.failing_test(rule, trigger, state, now) is not None:
+            return
+        node = rule.node
+        if node.sample < 1 and d.fraction("sample", node.name, state.customer_id) >= node.sample:
+            reason = f"sample {node.sample * 100:g}%: the customer is outside the sample"
+            for index in range(len(node.actions)):
+                self.actions.refuse(rule, index, trigger, state, now, reason)
+            return
+        held = (
+            node.holdout > 0 and d.fraction("holdout", node.name, state.customer_id) < node.holdout
+        )
+        for index, action in enumerate(node.actions):
+            if isinstance(action, p.CheckedSend) and action.after is not None:
+                timer_id = d.decision_id("send", node.name, state.customer_id, trigger.id, index)
+                self.schedule(
+                    Timer(
+                        timer_id,
+                        now + action.after,
+                        SEND,
+                        node.index,
+                        state.customer_id,
+                        index,
+                        trigger,
+                    )
+                )
+            else:
+                self.actions.run(rule, index, trigger, state, now, held)
+
+    # -- output ----------------------------------------------------------------------------
+
+    def emit(self, decision: dict[str, Any]) -> None:
+        self.output.append(decision)
+        key = (decision["rule"], decision["status"])
+        self.counters.by_rule_status[key] = self.counters.by_rule_status.get(key, 0) + 1
+
+    def feed_back(
+        self, action: str, state: CustomerState, now: float, did: str, fields: dict[str, Any]
+    ) -> None:
+        """Report a carried-out action as fbdsl's own event, if any rule listens to it."""
+        name = FEEDBACK_EVENTS[action]
+        if name not in self.matchers and name not in self.history_events:
+            return
+        schema = self.graph.events[name]
+        values = {key: fields.get(key, "") for key in schema.fields}
+        values.update(customer_id=state.customer_id, timestamp=now, id=f"fbdsl:{did}")
+        self._feedback.append(Event(name, state.customer_id, now, f"fbdsl:{did}", values, None, 0))
+
+    def take_output(self) -> list[dict[str, Any]]:
+        out, self.output = self.output, []
+        return out
+
+
+def _channel_of(event: Event) -> str:
+    channel = event.fields.get("channel")
+    return ALL_CHANNELS if not channel or channel == "all" else str(channel)
+
+
+def _contact_keep(graph: RuleGraph) -> float:
+    """How long contacts must be kept: the longest limit, cooldown or contacts(D) window."""
+    windows = [limit.window for limit in graph.policy.limits]
+    windows += [
+        lim.window for mode in graph.modes.values() if mode.policy for lim in mode.policy.limits
+    ]
+    windows += [c.cooldown for c in graph.contacts.values() if c.cooldown]
+    for rule in graph.rules:
+        for test in rule.late_tests:
+            windows += [n.window for n in walk(test.expr) if isinstance(n, p.TContacts)]
+    return float(max(windows, default=0))

@@ -1,0 +1,375 @@
+"""Input decoding: JSON lines -> `Event`s and trait updates, validated against the schemas.
+
+Two shapes, detected per line, so both can be mixed in one file:
+
+- fbdsl: `{"id", "event", "customer_id", "timestamp", "properties", "traits"}`;
+- Segment / RudderStack HTTP API: a `type` of `track`, `identify` or `batch` (or a `batch`
+  array), with `userId`/`anonymousId`, `messageId`, `timestamp` and `context.traits`.
+
+External names (`event order_completed from "Order Completed"`) map to internal ones. An
+event no rule set declares is *ignored* (a sidecar sees every event of a product); with
+`strict` it is rejected. A line that does not match its schema is *rejected* with its line
+number and the reason; the caller counts it and writes it to the dead-letter file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import attrs
+import orjson
+
+from fbdsl.compiler import program as p
+from fbdsl.compiler.types import (
+    BOOL,
+    DURATION,
+    INT,
+    NUMBER,
+    STRING,
+    TIME,
+    EnumType,
+    ListType,
+    Type,
+    describe,
+)
+from fbdsl.runtime.timeutil import parse_duration_value, parse_time
+
+SEGMENT_TYPES = {"track", "identify", "batch", "page", "screen", "group", "alias"}
+
+
+@attrs.frozen(slots=True)
+class Event:
+    """A decoded, validated event. `fields` holds every declared field (defaults applied)
+    plus `customer_id`, `timestamp` (epoch seconds) and `id`."""
+
+    name: str
+    customer_id: str
+    timestamp: float
+    id: str
+    fields: dict[str, Any] = attrs.field(hash=False)
+    traits: dict[str, Any] | None = attrs.field(hash=False)
+    line: int
+
+
+@attrs.frozen(slots=True)
+class TraitUpdate:
+    """A Segment `identify` call: new profile traits for a customer, at a time."""
+
+    customer_id: str
+    timestamp: float
+    traits: dict[str, Any] = attrs.field(hash=False)
+    line: int
+
+
+@attrs.frozen(slots=True)
+class Rejected:
+    line: int
+    reason: str
+    raw: str
+
+
+@attrs.define(slots=True)
+class Decoded:
+    """What one input line yielded."""
+
+    items: list[Event | TraitUpdate] = attrs.Factory(list)
+    rejected: list[Rejected] = attrs.Factory(list)
+    ignored: int = 0
+
+
+class SchemaError(ValueError):
+    pass
+
+
+def _convert(value: Any, t: Type, where: str) -> Any:
+    """Check and convert one JSON value to its declared type."""
+    if t == STRING:
+        if isinstance(value, str):
+            return value
+    elif t == NUMBER:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return value
+    elif t == INT:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+    elif t == BOOL:
+        if isinstance(value, bool):
+            return value
+    elif t == TIME:
+        if isinstance(value, str):
+            try:
+                return parse_time(value)
+            except ValueError:
+                raise SchemaError(f"{where} is not an RFC 3339 time: {value!r}") from None
+    elif t == DURATION:
+        seconds = parse_duration_value(value)
+        if seconds is not None:
+            return seconds
+    elif isinstance(t, EnumType):
+        if isinstance(value, str):
+            if value in t.values:
+                return value
+            raise SchemaError(f"{where} must be one of {t}, got {value!r}")
+    elif isinstance(t, ListType) and isinstance(value, list):
+        return tuple(_convert(item, t.element, f"an item of {where}") for item in value)
+    raise SchemaError(f"{where} must be {describe(t)}, got {_json_kind(value)} {_short(value)}")
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    return "an object"
+
+
+def _short(value: Any) -> str:
+    text = orjson.dumps(value).decode()
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+class Decoder:
+    """Decodes input lines for one rule graph's schemas."""
+
+    def __init__(
+        self,
+        events: Mapping[str, p.EventSchema],
+        external_names: Mapping[str, str],
+        traits: Mapping[str, p.FieldSchema],
+        strict: bool = False,
+    ) -> None:
+        self.events = events
+        self.names = {**{name: name for name in events}, **external_names}
+        self.traits = traits
+        self.strict = strict
+        # Per event: (name, type, required, default) for each declared field.
+        self._plans: dict[str, list[tuple[str, Type, bool, Any]]] = {
+            name: [
+                (f.name, f.type, not f.has_default, f.default)
+                for f in schema.fields.values()
+                if f.name not in ("customer_id", "timestamp", "id")
+            ]
+            for name, schema in events.items()
+        }
+
+    def decode_line(self, raw: bytes | str, line: int) -> Decoded:
+        out = Decoded()
+        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+        if not text.strip():
+            return out
+        try:
+            document = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            out.rejected.append(Rejected(line, f"invalid JSON: {exc}", text.rstrip("\n")))
+            return out
+        if not isinstance(document, dict):
+            out.rejected.append(Rejected(line, "a line must hold a JSON object", text.rstrip()))
+            return out
+        if document.get("type") in SEGMENT_TYPES or "batch" in document:
+            self._segment(document, line, out, text)
+        else:
+            self._one(self._fbdsl_event, document, line, out, text)
+        return out
+
+    def _one(
+        self,
+        decode: Callable[[dict[str, Any], int], Event | TraitUpdate | None],
+        document: dict[str, Any],
+        line: int,
+        out: Decoded,
+        text: str,
+    ) -> None:
+        try:
+            item = decode(document, line)
+        except SchemaError as exc:
+            out.rejected.append(Rejected(line, str(exc), text.rstrip("\n")))
+            return
+        if item is None:
+            out.ignored += 1
+        else:
+            out.items.append(item)
+
+    # -- fbdsl JSON lines ------------------------------------------------------------------
+
+    def _fbdsl_event(self, document: dict[str, Any], line: int) -> Event | None:
+        name = document.get("event")
+        if not isinstance(name, str):
+            raise SchemaError("missing 'event' (the event's name)")
+        properties = document.get("properties", {})
+        if not isinstance(properties, dict):
+            raise SchemaError("'properties' must be an object")
+        traits = document.get("traits")
+        if traits is not None and not isinstance(traits, dict):
+            raise SchemaError("'traits' must be an object")
+        return self._event(
+            name,
+            document.get("customer_id"),
+            document.get("timestamp"),
+            document.get("id"),
+            properties,
+            traits,
+            line,
+            "customer_id",
+            document,
+        )
+
+    def _event(
+        self,
+        external: str,
+        customer_id: Any,
+        timestamp: Any,
+        event_id: Any,
+        properties: dict[str, Any],
+        traits: dict[str, Any] | None,
+        line: int,
+        customer_key: str,
+        source: dict[str, Any],
+    ) -> Event | None:
+        name = self.names.get(external)
+        if name is None:
+            if self.strict:
+                raise SchemaError(f"unknown event {external!r} (no rule set declares it)")
+            return None
+        if not isinstance(customer_id, str) or not customer_id:
+            raise SchemaError(f"missing '{customer_key}' (a non-empty string)")
+        if not isinstance(timestamp, str):
+            raise SchemaError("missing 'timestamp' (an RFC 3339 time)")
+        try:
+            at = parse_time(timestamp)
+        except ValueError:
+            raise SchemaError(f"'timestamp' is not an RFC 3339 time: {timestamp!r}") from None
+        if event_id is not None and not isinstance(event_id, str):
+            raise SchemaError("'id' must be a string")
+        fields: dict[str, Any] = {}
+        for field, t, required, default in self._plans[name]:
+            value = properties.get(field)
+            if value is None:
+                if required:
+                    raise SchemaError(f"{name}: missing required field '{field}'")
+                fields[field] = default
+            else:
+                fields[field] = _convert(value, t, f"{name}.{field}")
+        fields["customer_id"] = customer_id
+        fields["timestamp"] = at
+        fields["id"] = event_id or ""
+        identity = event_id or derived_event_id(source)
+        return Event(name, customer_id, at, identity, fields, traits or None, line)
+
+    # -- Segment / RudderStack -------------------------------------------------------------
+
+    def _segment(self, document: dict[str, Any], line: int, out: Decoded, text: str) -> None:
+        if document.get("type") == "batch" or "batch" in document:
+            batch = document.get("batch")
+            if not isinstance(batch, list):
+                out.rejected.append(Rejected(line, "'batch' must be a list", text.rstrip()))
+                return
+            for position, call in enumerate(batch):
+                if not isinstance(call, dict):
+                    reason = f"batch item {position}: not an object"
+                    out.rejected.append(Rejected(line, reason, orjson.dumps(call).decode()))
+                    continue
+                self._segment_call(call, line, out, f"batch item {position}: ")
+            return
+        self._segment_call(document, line, out, "")
+
+    def _segment_call(self, call: dict[str, Any], line: int, out: Decoded, prefix: str) -> None:
+        kind = call.get("type", "track")
+        raw = orjson.dumps(call).decode()
+        try:
+            if kind == "track":
+                item: Event | TraitUpdate | None = self._segment_track(call, line)
+            elif kind == "identify":
+                item = self._segment_identify(call, line)
+            elif kind in SEGMENT_TYPES:
+                item = None  # page, screen, group, alias: nothing for rules
+            else:
+                raise SchemaError(f"unknown Segment call type {kind!r}")
+        except SchemaError as exc:
+            out.rejected.append(Rejected(line, prefix + str(exc), raw))
+            return
+        if item is None:
+            out.ignored += 1
+        else:
+            out.items.append(item)
+
+    @staticmethod
+    def _segment_customer(call: dict[str, Any]) -> Any:
+        return call.get("userId") or call.get("anonymousId")
+
+    @staticmethod
+    def _segment_time(call: dict[str, Any]) -> Any:
+        for key in ("timestamp", "originalTimestamp", "sentAt", "receivedAt"):
+            if call.get(key) is not None:
+                return call[key]
+        return None
+
+    def _segment_track(self, call: dict[str, Any], line: int) -> Event | None:
+        name = call.get("event")
+        if not isinstance(name, str):
+            raise SchemaError("a track call needs 'event'")
+        properties = call.get("properties") or {}
+        if not isinstance(properties, dict):
+            raise SchemaError("'properties' must be an object")
+        context = call.get("context") or {}
+        traits = context.get("traits") if isinstance(context, dict) else None
+        return self._event(
+            name,
+            self._segment_customer(call),
+            self._segment_time(call),
+            call.get("messageId"),
+            properties,
+            traits if isinstance(traits, dict) else None,
+            line,
+            "userId' or 'anonymousId",
+            call,
+        )
+
+    def _segment_identify(self, call: dict[str, Any], line: int) -> TraitUpdate:
+        customer = self._segment_customer(call)
+        if not isinstance(customer, str) or not customer:
+            raise SchemaError("missing 'userId' or 'anonymousId' (a non-empty string)")
+        timestamp = self._segment_time(call)
+        if not isinstance(timestamp, str):
+            raise SchemaError("missing 'timestamp' (an RFC 3339 time)")
+        try:
+            at = parse_time(timestamp)
+        except ValueError:
+            raise SchemaError(f"'timestamp' is not an RFC 3339 time: {timestamp!r}") from None
+        traits = call.get("traits") or {}
+        if not isinstance(traits, dict):
+            raise SchemaError("'traits' must be an object")
+        return TraitUpdate(customer, at, traits, line)
+
+    # -- traits ----------------------------------------------------------------------------
+
+    def convert_traits(self, traits: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+        """Declared traits converted to their types; undeclared ones are kept as they are
+        (a profile carries much more than rules read). Returns the problems found."""
+        converted: dict[str, Any] = {}
+        problems: list[str] = []
+        for key, value in traits.items():
+            schema = self.traits.get(key)
+            if schema is None or value is None:
+                converted[key] = value
+                continue
+            try:
+                converted[key] = _convert(value, schema.type, f"trait {key}")
+            except SchemaError as exc:
+                problems.append(str(exc))
+        return converted, problems
+
+
+def derived_event_id(source: dict[str, Any]) -> str:
+    """An id for an event that has none: a hash of its content, so that a re-run on the
+    same ledger skips it as it skips events with ids (identical lines count as one)."""
+    return "sha:" + hashlib.blake2b(orjson.dumps(source), digest_size=10).hexdigest()

@@ -1,0 +1,75 @@
+"""The contact-policy ledger: per-customer state, seen event ids, and the decision log.
+
+`Ledger` is the interface the engine talks to; `MemoryLedger` (tests) and `SqliteLedger`
+(the default: one file, WAL, batched transactions) implement it. The engine works on
+in-memory `CustomerState`s; `touch` marks one changed, `commit` makes every change since
+the last commit durable in one transaction, together with the event ids seen and the
+decisions made, so a run stopped between commits resumes exactly at the last one.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from fbdsl.runtime.state import CustomerState
+
+
+class LedgerError(Exception):
+    """The ledger cannot be used (wrong schema version, locked by another run...)."""
+
+
+class Ledger(ABC):
+    @abstractmethod
+    def customer(self, customer_id: str) -> CustomerState:
+        """The customer's state, created empty on first sight."""
+
+    @abstractmethod
+    def touch(self, state: CustomerState) -> None:
+        """Mark a state as changed since the last commit."""
+
+    @abstractmethod
+    def seen(self, event_id: str) -> bool:
+        """Whether an event id was processed before (this run or an earlier one)."""
+
+    @abstractmethod
+    def mark_seen(self, event_id: str, at: float) -> None: ...
+
+    @abstractmethod
+    def log_decisions(self, lines: Iterable[bytes]) -> None:
+        """Append encoded decisions to the audit log (made durable by the next commit)."""
+
+    @abstractmethod
+    def add_timer(self, timer: dict[str, Any]) -> None:
+        """Persist a pending timer (its JSON form) with the next commit."""
+
+    @abstractmethod
+    def remove_timer(self, timer_id: str) -> None:
+        """Forget a timer that fired or was cancelled, with the next commit."""
+
+    @abstractmethod
+    def timers(self) -> list[dict[str, Any]]:
+        """Every pending timer, as committed (to resume a run)."""
+
+    @abstractmethod
+    def commit(self) -> None: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    @abstractmethod
+    def decisions(self) -> list[bytes]:
+        """The whole decision log, in order (tests, audits)."""
+
+
+def open_ledger(path: str | Path | None) -> Ledger:
+    """`None` or ":memory:" for a memory ledger; otherwise an SQLite file."""
+    if path is None or str(path) == ":memory:":
+        from fbdsl.runtime.ledger.memory import MemoryLedger
+
+        return MemoryLedger()
+    from fbdsl.runtime.ledger.sqlite import SqliteLedger
+
+    return SqliteLedger(Path(path))

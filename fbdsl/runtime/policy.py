@@ -1,0 +1,97 @@
+"""The policy gate for contacts: opt-out, survey cooldown, limits, quiet hours, channels.
+
+Order (design section 4): opt-out always wins; then the survey's cooldown, then every
+`limit`, then quiet hours (which defer, not drop), then the channel choice: the first
+candidate (or, for a send without `via` under no `one channel per contact`, every
+candidate) the customer has not opted out of and whose per-channel limits allow it. Each
+refusal names the exact policy line and the contact that caused it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from fbdsl.compiler import program as p
+from fbdsl.compiler.render import duration_text
+from fbdsl.runtime.state import CustomerState
+from fbdsl.runtime.timeutil import format_time
+
+
+@lru_cache(maxsize=512)
+def zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+class PolicyGate:
+    def __init__(self, policy: p.Policy, contacts: Mapping[str, p.ContactSchema]) -> None:
+        self.policy = policy
+        self.contacts = contacts
+        self.global_limits = [limit for limit in policy.limits if limit.channel is None]
+        self.channel_limits: dict[str, list[p.Limit]] = {}
+        for limit in policy.limits:
+            if limit.channel is not None:
+                self.channel_limits.setdefault(limit.channel, []).append(limit)
+
+    def blocked(self, state: CustomerState, now: float, send: p.CheckedSend) -> str | None:
+        """Why the send may not go out at all (opt-out, cooldown, a global limit), or None."""
+        if state.opted_out():
+            return "opted out of all contact"
+        cooldown = self.contacts[send.target].cooldown
+        if cooldown is not None:
+            since = state.since_sent(now, send.target)
+            if since < cooldown:
+                return (
+                    f"cooldown {duration_text(cooldown)} of {send.target}: last sent "
+                    f"{format_time(now - since)}"
+                )
+        return self.limit_blocked(state, now)
+
+    def limit_blocked(self, state: CustomerState, now: float) -> str | None:
+        for limit in self.global_limits:
+            reason = _over(limit, state, now, None)
+            if reason:
+                return reason
+        return None
+
+    def channel_blocked(self, state: CustomerState, now: float, channel: str) -> str | None:
+        if state.opted_out(channel):
+            return f"opted out of {channel}"
+        for limit in self.channel_limits.get(channel, ()):
+            reason = _over(limit, state, now, channel)
+            if reason:
+                return reason
+        return None
+
+    def quiet_until(self, state: CustomerState, now: float) -> float | None:
+        """The end of the quiet hours `now` falls in (customer's local time), or None."""
+        quiet = self.policy.quiet_hours
+        if quiet is None:
+            return None
+        tz = zone(str(state.traits.get("timezone") or "UTC"))
+        local = datetime.fromtimestamp(now, tz)
+        minute = local.hour * 60 + local.minute
+        start, end = quiet.start_minute, quiet.end_minute
+        if start < end:
+            inside = start <= minute < end
+            end_day = local.date()
+        else:  # crosses midnight
+            inside = minute >= start or minute < end
+            end_day = local.date() + timedelta(days=1) if minute >= start else local.date()
+        if not inside:
+            return None
+        wall = datetime(end_day.year, end_day.month, end_day.day, end // 60, end % 60, tzinfo=tz)
+        return wall.timestamp()
+
+
+def _over(limit: p.Limit, state: CustomerState, now: float, channel: str | None) -> str | None:
+    if state.contacts_within(now, limit.window, channel) < limit.count:
+        return None
+    last = state.last_contact_within(now, limit.window, channel)
+    assert last is not None
+    return f"{limit.text}: last contact {format_time(last.at)} (rule {last.rule})"

@@ -1,0 +1,150 @@
+"""Per-customer state: profile, tags, opt-outs, contact log and event history.
+
+The ledger keeps one `CustomerState` per customer; the engine reads and updates it. All of
+it is bounded: contacts and history are pruned to the longest window the rule set reads
+(derived by the compiler), keeping only "last time" summaries beyond that.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from fbdsl.runtime.timeutil import INFINITY
+
+ALL_CHANNELS = "*"
+
+
+@attrs.define(slots=True)
+class Contact:
+    at: float
+    target: str  # survey or message id
+    channel: str
+    rule: str
+    decision_id: str
+
+    def to_list(self) -> list[Any]:
+        return [self.at, self.target, self.channel, self.rule, self.decision_id]
+
+
+@attrs.define(slots=True)
+class CustomerState:
+    customer_id: str
+    traits: dict[str, Any] = attrs.Factory(dict)
+    tags: set[str] = attrs.Factory(set)
+    opt_outs: set[str] = attrs.Factory(set)  # channels, or "*" for all
+    contacts: list[Contact] = attrs.Factory(list)  # oldest first, within the kept window
+    last_contact_at: dict[str, float] = attrs.Factory(dict)  # "*" and per channel
+    last_sent_at: dict[str, float] = attrs.Factory(dict)  # per survey/message
+    history: dict[str, list[tuple[float, dict[str, Any]]]] = attrs.Factory(dict)
+    last_seen: dict[str, float] = attrs.Factory(dict)  # per event type
+    newest: float = -INFINITY  # newest event time seen for this customer
+
+    # -- ledger predicates -----------------------------------------------------------------
+
+    def since_contact(self, now: float, channel: str | None = None) -> float:
+        at = self.last_contact_at.get(channel or ALL_CHANNELS)
+        return INFINITY if at is None else now - at
+
+    def since_sent(self, now: float, target: str) -> float:
+        at = self.last_sent_at.get(target)
+        return INFINITY if at is None else now - at
+
+    def contacts_within(self, now: float, window: float, channel: str | None = None) -> int:
+        """Contacts in the rolling window (now - window, now]."""
+        start = now - window
+        count = 0
+        for contact in reversed(self.contacts):
+            if contact.at <= start:
+                break
+            if contact.at <= now and (channel is None or contact.channel == channel):
+                count += 1
+        return count
+
+    def last_contact_within(
+        self, now: float, window: float, channel: str | None = None
+    ) -> Contact | None:
+        start = now - window
+        for contact in reversed(self.contacts):
+            if contact.at <= start:
+                return None
+            if contact.at <= now and (channel is None or contact.channel == channel):
+                return contact
+        return None
+
+    def opted_out(self, channel: str | None = None) -> bool:
+        return ALL_CHANNELS in self.opt_outs or (channel is not None and channel in self.opt_outs)
+
+    # -- history predicates ----------------------------------------------------------------
+
+    def history_since(self, event: str, now: float, window: float) -> list[dict[str, Any]]:
+        """Fields of the customer's `event`s in (now - window, now]."""
+        entries = self.history.get(event)
+        if not entries:
+            return []
+        start = now - window
+        return [fields for at, fields in entries if start < at <= now]
+
+    # -- updates ---------------------------------------------------------------------------
+
+    def add_contact(self, contact: Contact, keep: float) -> None:
+        self.contacts.append(contact)
+        self.contacts.sort(key=lambda c: c.at)  # usually already in order: O(n) check
+        for key in (ALL_CHANNELS, contact.channel):
+            if contact.at > self.last_contact_at.get(key, -INFINITY):
+                self.last_contact_at[key] = contact.at
+        if contact.at > self.last_sent_at.get(contact.target, -INFINITY):
+            self.last_sent_at[contact.target] = contact.at
+        self.prune_contacts(contact.at, keep)
+
+    def prune_contacts(self, now: float, keep: float) -> None:
+        start = now - keep
+        if self.contacts and self.contacts[0].at <= start:
+            self.contacts = [c for c in self.contacts if c.at > start]
+
+    def record_event(self, event: str, at: float, fields: dict[str, Any], keep: float) -> None:
+        entries = self.history.setdefault(event, [])
+        entries.append((at, fields))
+        if len(entries) > 1 and entries[-2][0] > at:
+            entries.sort(key=lambda entry: entry[0])
+        start = max(at, self.newest) - keep
+        if entries[0][0] <= start:
+            self.history[event] = [entry for entry in entries if entry[0] > start]
+
+    # -- persistence -----------------------------------------------------------------------
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "traits": self.traits,
+            "tags": sorted(self.tags),
+            "opt_outs": sorted(self.opt_outs),
+            "contacts": [c.to_list() for c in self.contacts],
+            "last_contact_at": self.last_contact_at,
+            "last_sent_at": self.last_sent_at,
+            "history": {e: [[at, f] for at, f in entries] for e, entries in self.history.items()},
+            "last_seen": self.last_seen,
+            "newest": self.newest if self.newest != -INFINITY else None,
+        }
+
+    @classmethod
+    def from_json(cls, customer_id: str, data: dict[str, Any]) -> CustomerState:
+        return cls(
+            customer_id=customer_id,
+            traits=_tuples(data["traits"]),
+            tags=set(data["tags"]),
+            opt_outs=set(data["opt_outs"]),
+            contacts=[Contact(*c) for c in data["contacts"]],
+            last_contact_at=data["last_contact_at"],
+            last_sent_at=data["last_sent_at"],
+            history={
+                e: [(at, _tuples(f)) for at, f in entries] for e, entries in data["history"].items()
+            },
+            last_seen=data["last_seen"],
+            newest=data["newest"] if data["newest"] is not None else -INFINITY,
+        )
+
+
+def _tuples(fields: dict[str, Any]) -> dict[str, Any]:
+    """JSON has no tuples: lists read back as the tuples the decoder produces."""
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
