@@ -1,0 +1,134 @@
+"""Event-time behaviour: after, unless, absence windows, quiet hours, end of input."""
+
+from __future__ import annotations
+
+from tests.runtime.helpers import brief, event, graph_of, run
+
+BASE = """
+event cart_updated { cart_id: string }
+event order_completed from "Order Completed" { cart_id: string = "" }
+customer { timezone: string = "UTC" }
+channel email, sms
+survey cart_exit { channels: email }
+"""
+
+
+def test_after_delays_the_decision_to_its_time() -> None:
+    graph = graph_of(BASE + 'rule r when cart_updated then send survey "cart_exit" after 2h')
+    decisions, report = run(graph, [
+        event("cart_updated", "c1", "2026-01-01T10:00:00Z", "e1", cart_id="k1"),
+        event("cart_updated", "c2", "2026-01-01T13:00:00Z", "e2", cart_id="k2"),
+    ])  # fmt: skip
+    # c1's timer (12:00) fires when c2's event (13:00) passes it; c2's (15:00) stays pending.
+    assert [(d["customer_id"], d["at"], d["status"]) for d in decisions] == [
+        ("c1", "2026-01-01T12:00:00Z", "sent"),
+    ]
+    assert report.timers_pending == 1
+    flushed, _ = run(graph, [
+        event("cart_updated", "c1", "2026-01-01T10:00:00Z", "e1", cart_id="k1"),
+    ], flush=True)  # fmt: skip
+    assert [d["at"] for d in flushed] == ["2026-01-01T12:00:00Z"]
+
+
+def test_unless_cancels_a_pending_send_with_correlation() -> None:
+    graph = graph_of(
+        BASE
+        + """
+rule r when cart_updated
+then send survey "cart_exit" after 2h unless order_completed where cart_id == cart_updated.cart_id
+"""
+    )
+    decisions, _ = run(graph, [
+        event("cart_updated", "c1", "2026-01-01T10:00:00Z", "e1", cart_id="k1"),
+        event("order_completed", "c1", "2026-01-01T11:00:00Z", "o1", cart_id="other"),
+        event("cart_updated", "c2", "2026-01-01T10:00:00Z", "e2", cart_id="k2"),
+        event("order_completed", "c2", "2026-01-01T11:00:00Z", "o2", cart_id="k2"),
+    ], flush=True)  # fmt: skip
+    assert [(d["customer_id"], d["status"]) for d in decisions] == [
+        ("c2", "cancelled"), ("c1", "sent"),
+    ]  # fmt: skip
+    assert decisions[0]["reason"] == "unless order_completed: it arrived at 2026-01-01T11:00:00Z"
+
+
+def test_absence_fires_only_without_a_matching_event_in_the_window() -> None:
+    graph = graph_of(
+        BASE
+        + """
+rule abandoned when cart_updated
+    and no order_completed where cart_id == cart_updated.cart_id within 1h
+then send survey "cart_exit"
+"""
+    )
+    decisions, _ = run(graph, [
+        event("cart_updated", "c1", "2026-01-01T10:00:00Z", "e1", cart_id="k1"),
+        event("cart_updated", "c2", "2026-01-01T10:00:00Z", "e2", cart_id="k2"),
+        event("order_completed", "c2", "2026-01-01T11:00:00Z", "o2", cart_id="k2"),  # at the edge
+        event("cart_updated", "c3", "2026-01-01T10:00:00Z", "e3", cart_id="k3"),
+        event("order_completed", "c3", "2026-01-01T10:30:00Z", "o3", cart_id="other"),
+        event("cart_updated", "c9", "2026-01-01T12:00:00Z", "e9", cart_id="k9"),
+    ])  # fmt: skip
+    assert [(d["customer_id"], d["at"]) for d in decisions] == [
+        ("c1", "2026-01-01T11:00:00Z"), ("c3", "2026-01-01T11:00:00Z"),
+    ]  # fmt: skip
+
+
+def test_delayed_send_rechecks_the_policy_at_send_time() -> None:
+    graph = graph_of(
+        BASE
+        + """
+policy { limit 1 contact per 30d }
+rule later when cart_updated then send survey "cart_exit" after 2h
+rule now when order_completed then send survey "cart_exit"
+"""
+    )
+    decisions, _ = run(graph, [
+        event("cart_updated", "c1", "2026-01-01T10:00:00Z", "e1", cart_id="k1"),
+        event("order_completed", "c1", "2026-01-01T11:00:00Z", "o1"),
+    ], flush=True)  # fmt: skip
+    assert brief(decisions) == [
+        ("now", "c1", "send_survey", "email", "sent"),
+        ("later", "c1", "send_survey", None, "suppressed"),
+    ]
+    assert decisions[1]["at"] == "2026-01-01T12:00:00Z"
+
+
+def test_delayed_send_rechecks_conditions_at_send_time() -> None:
+    graph = graph_of(
+        BASE
+        + """
+rule later when cart_updated and last_contact > 30d then send survey "cart_exit" after 2h
+rule now when order_completed then send survey "cart_exit"
+"""
+    )
+    decisions, _ = run(graph, [
+        event("cart_updated", "c1", "2026-01-01T10:00:00Z", "e1", cart_id="k1"),
+        event("order_completed", "c1", "2026-01-01T11:00:00Z", "o1"),
+    ], flush=True)  # fmt: skip
+    assert decisions[1]["status"] == "suppressed"
+    assert decisions[1]["reason"] == "condition no longer holds: last_contact > 30d"
+
+
+def test_quiet_hours_defer_to_the_end_of_the_window_in_local_time() -> None:
+    graph = graph_of(
+        BASE
+        + """
+policy { quiet hours 21:00 to 09:00 }
+rule r when cart_updated then send survey "cart_exit"
+"""
+    )
+    late_evening = event("cart_updated", "c1", "2026-01-10T18:30:00Z", "e1", cart_id="k")
+    late_evening["traits"] = {"timezone": "Europe/Moscow"}  # 21:30 in Moscow (UTC+3)
+    decisions, _ = run(graph, [late_evening], flush=True)
+    assert [(d["status"], d["at"]) for d in decisions] == [
+        ("deferred", "2026-01-10T18:30:00Z"),
+        ("sent", "2026-01-11T06:00:00Z"),  # 09:00 in Moscow
+    ]
+    assert decisions[0]["reason"] == "quiet hours 21:00 to 09:00: deferred to 2026-01-11T06:00:00Z"
+
+
+def test_until_advances_the_clock_after_the_input() -> None:
+    graph = graph_of(BASE + 'rule r when cart_updated then send survey "cart_exit" after 1d')
+    events = [event("cart_updated", "c1", "2026-01-01T10:00:00Z", "e1", cart_id="k1")]
+    assert run(graph, events, until=None)[0] == []
+    decisions, _ = run(graph, events, until=1767348000.0)  # 2026-01-02T10:00:00Z
+    assert [d["at"] for d in decisions] == ["2026-01-02T10:00:00Z"]
