@@ -21,11 +21,10 @@ def test_fresh_venv_install_carries_grammar_and_stdlib(tmp_path: Path) -> None:
     venv.EnvBuilder(with_pip=True, system_site_packages=True).create(env_dir)
     python = env_dir / "bin" / "python"
     subprocess.run(
-        [str(python), "-m", "pip", "install", "--quiet", "--no-deps",
-         str(ROOT)],
+        [str(python), "-m", "pip", "install", "--quiet", "--no-deps", str(ROOT)],
         check=True,
         cwd=tmp_path,
-    )  # fmt: skip
+    )
     rules = tmp_path / "rules.fbdsl"
     rules.write_text(
         'import "std/fbdsl"\nchannel email\nsurvey s { channels: email }\n'
@@ -33,13 +32,18 @@ def test_fresh_venv_install_carries_grammar_and_stdlib(tmp_path: Path) -> None:
     )
     located = subprocess.run(
         [str(python), "-c", "import fbdsl, sys; print(fbdsl.__file__)"],
-        capture_output=True, text=True, check=True, cwd=tmp_path,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+    )
     assert str(env_dir) in located.stdout, "the venv must use its own installed copy"
     result = subprocess.run(
         [str(env_dir / "bin" / "fbdsl"), "check", str(rules)],
-        capture_output=True, text=True, cwd=tmp_path,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "ok: 1 rules in 2 files" in result.stderr
     assert sys.version_info >= (3, 11)

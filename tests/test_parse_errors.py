@@ -125,7 +125,7 @@ def test_each_broken_declaration_is_reported_not_only_the_first() -> None:
     source = (
         'when a then tag "ok"\n'
         'rule r when b where x > then tag "y"\n'
-        'channel email\n'
+        "channel email\n"
         "rule q when c where y < 2 then\n"
     )
     result = parse_source(source, "t.fbdsl")

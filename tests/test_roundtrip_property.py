@@ -9,12 +9,46 @@ from fbdsl.compiler import ast
 from fbdsl.compiler.parser import RESERVED_WORDS, parse_source
 
 KEYWORDS = RESERVED_WORDS | {
-    "count", "since", "last_sent", "contacts", "last_contact", "first_time", "never", "no",
-    "customer", "survey", "message", "tag", "untag", "send", "create", "event", "channel",
-    "team", "policy", "mode", "import", "limit", "quiet", "one", "priority", "sample",
-    "holdout", "channels", "cooldown", "list", "due", "with", "from", "task", "for", "per",
-    "hours", "to", "contact",
-}  # fmt: skip
+    "count",
+    "since",
+    "last_sent",
+    "contacts",
+    "last_contact",
+    "first_time",
+    "never",
+    "no",
+    "customer",
+    "survey",
+    "message",
+    "tag",
+    "untag",
+    "send",
+    "create",
+    "event",
+    "channel",
+    "team",
+    "policy",
+    "mode",
+    "import",
+    "limit",
+    "quiet",
+    "one",
+    "priority",
+    "sample",
+    "holdout",
+    "channels",
+    "cooldown",
+    "list",
+    "due",
+    "with",
+    "from",
+    "task",
+    "for",
+    "per",
+    "hours",
+    "to",
+    "contact",
+}
 
 names = st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True).filter(lambda n: n not in KEYWORDS)
 space = st.sampled_from([" ", "  ", "\n    ", " # note\n  "])
@@ -29,8 +63,11 @@ numbers = st.one_of(
 
 @st.composite
 def operands(draw: st.DrawFn) -> str:
-    kind = draw(st.sampled_from(["field", "attr", "trait", "number", "string", "duration",
-                                 "ledger", "count", "since"]))  # fmt: skip
+    kind = draw(
+        st.sampled_from(
+            ["field", "attr", "trait", "number", "string", "duration", "ledger", "count", "since"]
+        )
+    )
     if kind == "field":
         return draw(names)
     if kind == "attr":

@@ -24,17 +24,23 @@ def graph_of(text: str) -> RuleGraph:
 def event(
     name: str, customer: str, timestamp: str, event_id: str | None = None, **properties: Any
 ) -> dict[str, Any]:
-    doc: dict[str, Any] = {"event": name, "customer_id": customer, "timestamp": timestamp,
-                           "properties": properties}  # fmt: skip
+    doc: dict[str, Any] = {
+        "event": name,
+        "customer_id": customer,
+        "timestamp": timestamp,
+        "properties": properties,
+    }
     if event_id is not None:
         doc["id"] = event_id
     return doc
 
 
 def run(
-    graph: RuleGraph, events: list[dict[str, Any] | str], ledger: Ledger | None = None,
+    graph: RuleGraph,
+    events: list[dict[str, Any] | str],
+    ledger: Ledger | None = None,
     **options: Any,
-) -> tuple[list[dict[str, Any]], RunReport]:  # fmt: skip
+) -> tuple[list[dict[str, Any]], RunReport]:
     lines = [e.encode() if isinstance(e, str) else orjson.dumps(e) for e in events]
     out = io.BytesIO()
     report = run_batch(graph, lines, ledger or MemoryLedger(), out, **options)
@@ -44,5 +50,6 @@ def run(
 
 def brief(decisions: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
     """(rule, customer, action, channel, status) of each decision, for compact asserts."""
-    return [(x["rule"], x["customer_id"], x["action"], x["channel"], x["status"])
-            for x in decisions]  # fmt: skip
+    return [
+        (x["rule"], x["customer_id"], x["action"], x["channel"], x["status"]) for x in decisions
+    ]

@@ -17,13 +17,18 @@ survey nps { channels: email, sms }
 
 
 def test_the_brief_one_liner_sends_then_respects_last_contact() -> None:
-    graph = graph_of(BASE + 'when cart_abandoned and last_contact > 30d then send survey "nps"'
-                     "\npolicy { one channel per contact }")  # fmt: skip
-    decisions, _ = run(graph, [
-        event("cart_abandoned", "c1", "2026-01-01T10:00:00Z", "e1", cart_id="k", total=10),
-        event("cart_abandoned", "c1", "2026-01-20T10:00:00Z", "e2", cart_id="k", total=10),
-        event("cart_abandoned", "c1", "2026-02-15T10:00:00Z", "e3", cart_id="k", total=10),
-    ])  # fmt: skip
+    graph = graph_of(
+        BASE + 'when cart_abandoned and last_contact > 30d then send survey "nps"'
+        "\npolicy { one channel per contact }"
+    )
+    decisions, _ = run(
+        graph,
+        [
+            event("cart_abandoned", "c1", "2026-01-01T10:00:00Z", "e1", cart_id="k", total=10),
+            event("cart_abandoned", "c1", "2026-01-20T10:00:00Z", "e2", cart_id="k", total=10),
+            event("cart_abandoned", "c1", "2026-02-15T10:00:00Z", "e3", cart_id="k", total=10),
+        ],
+    )
     assert brief(decisions) == [
         ("rules.fbdsl:10", "c1", "send_survey", "email", "sent"),
         ("rules.fbdsl:10", "c1", "send_survey", "email", "sent"),
@@ -42,9 +47,12 @@ rule high priority 5 when cart_abandoned where total > 10 then send survey "cart
 rule same_as_low priority 1 when cart_abandoned then send survey "nps" via sms
 """
     )
-    decisions, _ = run(graph, [
-        event("cart_abandoned", "c1", "2026-01-02T09:00:00Z", "e1", cart_id="k", total=50),
-    ])  # fmt: skip
+    decisions, _ = run(
+        graph,
+        [
+            event("cart_abandoned", "c1", "2026-01-02T09:00:00Z", "e1", cart_id="k", total=50),
+        ],
+    )
     assert brief(decisions) == [
         ("high", "c1", "send_survey", "email", "sent"),
         ("low", "c1", "send_survey", None, "suppressed"),
@@ -57,12 +65,15 @@ rule same_as_low priority 1 when cart_abandoned then send survey "nps" via sms
 
 def test_opt_out_always_wins_and_per_channel_opt_out_falls_back() -> None:
     graph = graph_of(BASE + 'rule r when cart_abandoned then send survey "nps" via sms or email')
-    decisions, _ = run(graph, [
-        event("unsubscribed", "c1", "2026-01-01T00:00:00Z", "u1"),
-        event("cart_abandoned", "c1", "2026-01-02T00:00:00Z", "e1", cart_id="k", total=1),
-        event("unsubscribed", "c2", "2026-01-01T00:00:00Z", "u2", channel="sms"),
-        event("cart_abandoned", "c2", "2026-01-02T00:00:00Z", "e2", cart_id="k", total=1),
-    ])  # fmt: skip
+    decisions, _ = run(
+        graph,
+        [
+            event("unsubscribed", "c1", "2026-01-01T00:00:00Z", "u1"),
+            event("cart_abandoned", "c1", "2026-01-02T00:00:00Z", "e1", cart_id="k", total=1),
+            event("unsubscribed", "c2", "2026-01-01T00:00:00Z", "u2", channel="sms"),
+            event("cart_abandoned", "c2", "2026-01-02T00:00:00Z", "e2", cart_id="k", total=1),
+        ],
+    )
     assert brief(decisions) == [
         ("r", "c1", "send_survey", None, "suppressed"),
         ("r", "c2", "send_survey", "email", "sent"),
@@ -79,11 +90,14 @@ policy { limit 2 contacts per 7d  limit 1 contact per 7d via sms }
 rule blast when cart_abandoned then send survey "nps"
 """
     )
-    decisions, _ = run(graph, [
-        event("cart_abandoned", "c1", "2026-01-02T00:00:00Z", "e1", cart_id="k", total=1),
-        event("cart_abandoned", "c2", "2026-01-02T00:00:00Z", "e2", cart_id="k", total=1),
-        event("cart_abandoned", "c2", "2026-01-03T00:00:00Z", "e3", cart_id="k", total=1),
-    ])  # fmt: skip
+    decisions, _ = run(
+        graph,
+        [
+            event("cart_abandoned", "c1", "2026-01-02T00:00:00Z", "e1", cart_id="k", total=1),
+            event("cart_abandoned", "c2", "2026-01-02T00:00:00Z", "e2", cart_id="k", total=1),
+            event("cart_abandoned", "c2", "2026-01-03T00:00:00Z", "e3", cart_id="k", total=1),
+        ],
+    )
     assert brief(decisions) == [
         ("blast", "c1", "send_survey", "email", "sent"),
         ("blast", "c1", "send_survey", "sms", "sent"),
@@ -96,11 +110,14 @@ rule blast when cart_abandoned then send survey "nps"
 
 def test_cooldown_names_the_last_send() -> None:
     graph = graph_of(BASE + 'rule r when cart_abandoned then send survey "cart_exit" via email')
-    decisions, _ = run(graph, [
-        event("cart_abandoned", "c1", "2026-01-01T00:00:00Z", "e1", cart_id="k", total=1),
-        event("cart_abandoned", "c1", "2026-02-01T00:00:00Z", "e2", cart_id="k", total=1),
-        event("cart_abandoned", "c1", "2026-04-02T00:00:00Z", "e3", cart_id="k", total=1),
-    ])  # fmt: skip
+    decisions, _ = run(
+        graph,
+        [
+            event("cart_abandoned", "c1", "2026-01-01T00:00:00Z", "e1", cart_id="k", total=1),
+            event("cart_abandoned", "c1", "2026-02-01T00:00:00Z", "e2", cart_id="k", total=1),
+            event("cart_abandoned", "c1", "2026-04-02T00:00:00Z", "e3", cart_id="k", total=1),
+        ],
+    )
     assert [d["status"] for d in decisions] == ["sent", "suppressed", "sent"]
     assert decisions[1]["reason"] == "cooldown 90d of cart_exit: last sent 2026-01-01T00:00:00Z"
 
@@ -115,10 +132,13 @@ rule adult when cart_abandoned where customer.age >= 18 then tag "adult"
     )
     with_traits = event("cart_abandoned", "c1", "2026-01-01T00:00:00Z", "e1", cart_id="k", total=1)
     with_traits["traits"] = {"tier": "premium", "age": 30}
-    decisions, _ = run(graph, [
-        with_traits,
-        event("cart_abandoned", "c2", "2026-01-01T00:00:00Z", "e2", cart_id="k", total=1),
-    ])  # fmt: skip
+    decisions, _ = run(
+        graph,
+        [
+            with_traits,
+            event("cart_abandoned", "c2", "2026-01-01T00:00:00Z", "e2", cart_id="k", total=1),
+        ],
+    )
     # c2 has no age: a comparison with a missing trait is false, not an error.
     assert brief(decisions) == [
         ("premium", "c1", "tag", None, "sent"),
@@ -136,16 +156,21 @@ then tag "loyal"
 rule quick when order_completed and since(order_completed) < 1h then tag "quick"
 """
     )
-    decisions, _ = run(graph, [
-        event("order_completed", "c1", "2026-01-01T00:00:00Z", "o1", total=20),
-        event("order_completed", "c1", "2026-01-01T00:30:00Z", "o2", total=5),
-        event("order_completed", "c1", "2026-01-05T00:00:00Z", "o3", total=20),
-        event("order_completed", "c1", "2026-01-09T00:00:00Z", "o4", total=20),
-        event("order_completed", "c1", "2026-03-01T00:00:00Z", "o5", total=20),
-    ])  # fmt: skip
+    decisions, _ = run(
+        graph,
+        [
+            event("order_completed", "c1", "2026-01-01T00:00:00Z", "o1", total=20),
+            event("order_completed", "c1", "2026-01-01T00:30:00Z", "o2", total=5),
+            event("order_completed", "c1", "2026-01-05T00:00:00Z", "o3", total=20),
+            event("order_completed", "c1", "2026-01-09T00:00:00Z", "o4", total=20),
+            event("order_completed", "c1", "2026-03-01T00:00:00Z", "o5", total=20),
+        ],
+    )
     assert [(d["rule"], d["trigger"]["id"]) for d in decisions] == [
-        ("first", "o1"), ("quick", "o2"), ("third", "o4"),
-    ]  # fmt: skip
+        ("first", "o1"),
+        ("quick", "o2"),
+        ("third", "o4"),
+    ]
 
 
 def test_held_out_and_sampled_out_customers_are_recorded_not_contacted() -> None:
@@ -156,8 +181,10 @@ policy { one channel per contact }
 rule r sample 50% holdout 50% when cart_abandoned then send survey "nps"
 """
     )
-    events = [event("cart_abandoned", f"c{i}", "2026-01-01T00:00:00Z", f"e{i}", cart_id="k",
-                    total=1) for i in range(200)]  # fmt: skip
+    events = [
+        event("cart_abandoned", f"c{i}", "2026-01-01T00:00:00Z", f"e{i}", cart_id="k", total=1)
+        for i in range(200)
+    ]
     decisions, _ = run(graph, events)
     statuses = [d["status"] for d in decisions]
     assert len(decisions) == 200
@@ -178,9 +205,12 @@ rule callback when cart_abandoned where total > 100
 then create task "call back" for support due 4h with amount = total * 2, cart = cart_id
 """
     )
-    decisions, _ = run(graph, [
-        event("cart_abandoned", "c1", "2026-01-01T10:00:00Z", "e1", cart_id="k9", total=150),
-    ])  # fmt: skip
+    decisions, _ = run(
+        graph,
+        [
+            event("cart_abandoned", "c1", "2026-01-01T10:00:00Z", "e1", cart_id="k9", total=150),
+        ],
+    )
     (task,) = decisions
     assert task["action"] == "create_task" and task["status"] == "sent"
     assert (task["team"], task["due"]) == ("support", "2026-01-01T14:00:00Z")
@@ -207,13 +237,24 @@ rule apology in mode crisis when order_completed then send survey "nps" via sms
     crisis, _ = run(graph, events, mode="crisis")
     assert [d["status"] for d in default] == ["sent", "suppressed"]
     assert [(d["rule"], d["status"]) for d in crisis] == [
-        ("always", "sent"), ("always", "sent"), ("apology", "sent"),
-    ]  # fmt: skip
+        ("always", "sent"),
+        ("always", "sent"),
+        ("apology", "sent"),
+    ]
     assert {d["mode"] for d in crisis} == {"crisis"}
 
 
 def test_decisions_are_byte_identical_across_runs() -> None:
     graph = graph_of(BASE + 'when cart_abandoned then send survey "nps" via email')
-    events = [event("cart_abandoned", f"c{i % 7}", f"2026-01-{1 + i % 28:02d}T00:00:00Z",
-                    f"e{i}", cart_id="k", total=i) for i in range(50)]  # fmt: skip
+    events = [
+        event(
+            "cart_abandoned",
+            f"c{i % 7}",
+            f"2026-01-{1 + i % 28:02d}T00:00:00Z",
+            f"e{i}",
+            cart_id="k",
+            total=i,
+        )
+        for i in range(50)
+    ]
     assert run(graph, events)[0] == run(graph, events)[0]

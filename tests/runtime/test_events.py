@@ -18,7 +18,7 @@ event order_completed from "Order Completed" {
 }
 event payment { paid_at: time  wait: duration = 0s }
 channel email
-""")  # fmt: skip
+""")
 DECODER = Decoder(GRAPH.events, GRAPH.external_names, GRAPH.traits)
 
 
@@ -30,13 +30,21 @@ def decode(document: object, strict: bool = False) -> tuple[list[object], list[s
 
 
 def test_fbdsl_line_with_defaults_and_types() -> None:
-    (item,), rejected, _ = decode({
-        "id": "x1", "event": "order_completed", "customer_id": "c1",
-        "timestamp": "2026-01-02T03:04:05+01:00",
-        "properties": {"order_id": "o1", "total": 12.5, "skus": ["a", "b"],
-                       "unknown": {"nested": 1}},
-        "traits": {"tier": "gold"},
-    })  # fmt: skip
+    (item,), rejected, _ = decode(
+        {
+            "id": "x1",
+            "event": "order_completed",
+            "customer_id": "c1",
+            "timestamp": "2026-01-02T03:04:05+01:00",
+            "properties": {
+                "order_id": "o1",
+                "total": 12.5,
+                "skus": ["a", "b"],
+                "unknown": {"nested": 1},
+            },
+            "traits": {"tier": "gold"},
+        }
+    )
     assert rejected == []
     assert isinstance(item, Event)
     assert (item.name, item.customer_id, item.id) == ("order_completed", "c1", "x1")
@@ -62,8 +70,13 @@ def test_times_and_durations_convert() -> None:
 
 
 def test_external_name_maps_to_the_event() -> None:
-    (item,), _, _ = decode({"event": "Order Completed", "customer_id": "c1",
-                            "timestamp": "2026-01-01T00:00:00Z", "properties": {"order_id": "o"}})  # fmt: skip
+    document = {
+        "event": "Order Completed",
+        "customer_id": "c1",
+        "timestamp": "2026-01-01T00:00:00Z",
+        "properties": {"order_id": "o"},
+    }
+    (item,), _, _ = decode(document)
     assert isinstance(item, Event) and item.name == "order_completed"
     assert item.id.startswith("sha:")  # no id given: derived from the content
 
@@ -79,23 +92,40 @@ def test_rejections_name_the_problem() -> None:
     base = {"event": "order_completed", "customer_id": "c1", "timestamp": "2026-01-01T00:00:00Z"}
     expectations = [
         ({**base, "properties": {}}, "order_completed: missing required field 'order_id'"),
-        ({**base, "properties": {"order_id": "o", "total": "12"}},
-         "order_completed.total must be a number, got a string \"12\""),
-        ({**base, "properties": {"order_id": "o", "items": 1.5}},
-         "order_completed.items must be an int, got a number 1.5"),
-        ({**base, "properties": {"order_id": "o", "kind": "tv"}},
-         "order_completed.kind must be one of \"web\" | \"app\", got 'tv'"),
-        ({**base, "event": "payment", "properties": {"paid_at": "yesterday"}},
-         "payment.paid_at is not an RFC 3339 time: 'yesterday'"),
-        ({**base, "event": "payment", "properties": {"paid_at": "2026-01-01T00:00:00Z",
-                                                     "wait": "soon"}},
-         "payment.wait must be a duration, got a string \"soon\""),
-        ({**base, "timestamp": "01/02/2026", "properties": {"order_id": "o"}},
-         "'timestamp' is not an RFC 3339 time: '01/02/2026'"),
-        ({**base, "customer_id": "", "properties": {"order_id": "o"}},
-         "missing 'customer_id' (a non-empty string)"),
+        (
+            {**base, "properties": {"order_id": "o", "total": "12"}},
+            'order_completed.total must be a number, got a string "12"',
+        ),
+        (
+            {**base, "properties": {"order_id": "o", "items": 1.5}},
+            "order_completed.items must be an int, got a number 1.5",
+        ),
+        (
+            {**base, "properties": {"order_id": "o", "kind": "tv"}},
+            'order_completed.kind must be one of "web" | "app", got \'tv\'',
+        ),
+        (
+            {**base, "event": "payment", "properties": {"paid_at": "yesterday"}},
+            "payment.paid_at is not an RFC 3339 time: 'yesterday'",
+        ),
+        (
+            {
+                **base,
+                "event": "payment",
+                "properties": {"paid_at": "2026-01-01T00:00:00Z", "wait": "soon"},
+            },
+            'payment.wait must be a duration, got a string "soon"',
+        ),
+        (
+            {**base, "timestamp": "01/02/2026", "properties": {"order_id": "o"}},
+            "'timestamp' is not an RFC 3339 time: '01/02/2026'",
+        ),
+        (
+            {**base, "customer_id": "", "properties": {"order_id": "o"}},
+            "missing 'customer_id' (a non-empty string)",
+        ),
         ({"customer_id": "c1"}, "missing 'event' (the event's name)"),
-    ]  # fmt: skip
+    ]
     for document, reason in expectations:
         items, rejected, _ = decode(document)
         assert (items, rejected) == ([], [reason])
@@ -110,20 +140,36 @@ def test_unknown_events_are_ignored_unless_strict() -> None:
 
 
 def test_segment_track_identify_and_batch() -> None:
-    track = {"type": "track", "event": "Order Completed", "userId": "u1", "messageId": "m1",
-             "timestamp": "2026-01-01T00:00:00Z", "properties": {"order_id": "o1"},
-             "context": {"traits": {"tier": "premium"}}}  # fmt: skip
+    track = {
+        "type": "track",
+        "event": "Order Completed",
+        "userId": "u1",
+        "messageId": "m1",
+        "timestamp": "2026-01-01T00:00:00Z",
+        "properties": {"order_id": "o1"},
+        "context": {"traits": {"tier": "premium"}},
+    }
     (item,), _, _ = decode(track)
     assert isinstance(item, Event)
     assert (item.customer_id, item.id, item.traits) == ("u1", "m1", {"tier": "premium"})
     anonymous = {**track, "userId": None, "anonymousId": "anon-1", "messageId": "m2"}
     assert decode(anonymous)[0][0].customer_id == "anon-1"  # type: ignore[attr-defined]
-    identify = {"type": "identify", "userId": "u1", "traits": {"tier": "premium"},
-                "timestamp": "2026-01-01T00:00:00Z"}  # fmt: skip
+    identify = {
+        "type": "identify",
+        "userId": "u1",
+        "traits": {"tier": "premium"},
+        "timestamp": "2026-01-01T00:00:00Z",
+    }
     (update,), _, _ = decode(identify)
     assert isinstance(update, TraitUpdate) and update.traits == {"tier": "premium"}
-    batch = {"batch": [track, identify, {"type": "page", "userId": "u1"},
-                       {**track, "messageId": "m3", "properties": {}}]}  # fmt: skip
+    batch = {
+        "batch": [
+            track,
+            identify,
+            {"type": "page", "userId": "u1"},
+            {**track, "messageId": "m3", "properties": {}},
+        ]
+    }
     items, rejected, ignored = decode(batch)
     assert [type(i).__name__ for i in items] == ["Event", "TraitUpdate"]
     assert ignored == 1

@@ -22,10 +22,15 @@ rule later when cart_updated then tag "seen" and send survey "s" after 1h
 
 def events(start: int, stop: int) -> list[dict[str, object]]:
     return [
-        event("cart_updated", f"c{i % 5}", f"2026-01-{1 + i // 5:02d}T{i % 24:02d}:00:00Z",
-              f"e{i}", cart_id=f"k{i}")
+        event(
+            "cart_updated",
+            f"c{i % 5}",
+            f"2026-01-{1 + i // 5:02d}T{i % 24:02d}:00:00Z",
+            f"e{i}",
+            cart_id=f"k{i}",
+        )
         for i in range(start, stop)
-    ]  # fmt: skip
+    ]
 
 
 def test_split_run_on_one_ledger_equals_one_run(tmp_path: Path) -> None:

@@ -15,18 +15,25 @@ survey cart_exit { channels: email }
 
 def test_after_delays_the_decision_to_its_time() -> None:
     graph = graph_of(BASE + 'rule r when cart_updated then send survey "cart_exit" after 2h')
-    decisions, report = run(graph, [
-        event("cart_updated", "c1", "2026-01-01T10:00:00Z", "e1", cart_id="k1"),
-        event("cart_updated", "c2", "2026-01-01T13:00:00Z", "e2", cart_id="k2"),
-    ])  # fmt: skip
+    decisions, report = run(
+        graph,
+        [
+            event("cart_updated", "c1", "2026-01-01T10:00:00Z", "e1", cart_id="k1"),
+            event("cart_updated", "c2", "2026-01-01T13:00:00Z", "e2", cart_id="k2"),
+        ],
+    )
     # c1's timer (12:00) fires when c2's event (13:00) passes it; c2's (15:00) stays pending.
     assert [(d["customer_id"], d["at"], d["status"]) for d in decisions] == [
         ("c1", "2026-01-01T12:00:00Z", "sent"),
     ]
     assert report.timers_pending == 1
-    flushed, _ = run(graph, [
-        event("cart_updated", "c1", "2026-01-01T10:00:00Z", "e1", cart_id="k1"),
-    ], flush=True)  # fmt: skip
+    flushed, _ = run(
+        graph,
+        [
+            event("cart_updated", "c1", "2026-01-01T10:00:00Z", "e1", cart_id="k1"),
+        ],
+        flush=True,
+    )
     assert [d["at"] for d in flushed] == ["2026-01-01T12:00:00Z"]
 
 
@@ -38,15 +45,20 @@ rule r when cart_updated
 then send survey "cart_exit" after 2h unless order_completed where cart_id == cart_updated.cart_id
 """
     )
-    decisions, _ = run(graph, [
-        event("cart_updated", "c1", "2026-01-01T10:00:00Z", "e1", cart_id="k1"),
-        event("order_completed", "c1", "2026-01-01T11:00:00Z", "o1", cart_id="other"),
-        event("cart_updated", "c2", "2026-01-01T10:00:00Z", "e2", cart_id="k2"),
-        event("order_completed", "c2", "2026-01-01T11:00:00Z", "o2", cart_id="k2"),
-    ], flush=True)  # fmt: skip
+    decisions, _ = run(
+        graph,
+        [
+            event("cart_updated", "c1", "2026-01-01T10:00:00Z", "e1", cart_id="k1"),
+            event("order_completed", "c1", "2026-01-01T11:00:00Z", "o1", cart_id="other"),
+            event("cart_updated", "c2", "2026-01-01T10:00:00Z", "e2", cart_id="k2"),
+            event("order_completed", "c2", "2026-01-01T11:00:00Z", "o2", cart_id="k2"),
+        ],
+        flush=True,
+    )
     assert [(d["customer_id"], d["status"]) for d in decisions] == [
-        ("c2", "cancelled"), ("c1", "sent"),
-    ]  # fmt: skip
+        ("c2", "cancelled"),
+        ("c1", "sent"),
+    ]
     assert decisions[0]["reason"] == "unless order_completed: it arrived at 2026-01-01T11:00:00Z"
 
 
@@ -59,17 +71,23 @@ rule abandoned when cart_updated
 then send survey "cart_exit"
 """
     )
-    decisions, _ = run(graph, [
-        event("cart_updated", "c1", "2026-01-01T10:00:00Z", "e1", cart_id="k1"),
-        event("cart_updated", "c2", "2026-01-01T10:00:00Z", "e2", cart_id="k2"),
-        event("order_completed", "c2", "2026-01-01T11:00:00Z", "o2", cart_id="k2"),  # at the edge
-        event("cart_updated", "c3", "2026-01-01T10:00:00Z", "e3", cart_id="k3"),
-        event("order_completed", "c3", "2026-01-01T10:30:00Z", "o3", cart_id="other"),
-        event("cart_updated", "c9", "2026-01-01T12:00:00Z", "e9", cart_id="k9"),
-    ])  # fmt: skip
+    decisions, _ = run(
+        graph,
+        [
+            event("cart_updated", "c1", "2026-01-01T10:00:00Z", "e1", cart_id="k1"),
+            event("cart_updated", "c2", "2026-01-01T10:00:00Z", "e2", cart_id="k2"),
+            event(
+                "order_completed", "c2", "2026-01-01T11:00:00Z", "o2", cart_id="k2"
+            ),  # at the edge
+            event("cart_updated", "c3", "2026-01-01T10:00:00Z", "e3", cart_id="k3"),
+            event("order_completed", "c3", "2026-01-01T10:30:00Z", "o3", cart_id="other"),
+            event("cart_updated", "c9", "2026-01-01T12:00:00Z", "e9", cart_id="k9"),
+        ],
+    )
     assert [(d["customer_id"], d["at"]) for d in decisions] == [
-        ("c1", "2026-01-01T11:00:00Z"), ("c3", "2026-01-01T11:00:00Z"),
-    ]  # fmt: skip
+        ("c1", "2026-01-01T11:00:00Z"),
+        ("c3", "2026-01-01T11:00:00Z"),
+    ]
 
 
 def test_delayed_send_rechecks_the_policy_at_send_time() -> None:
@@ -81,10 +99,14 @@ rule later when cart_updated then send survey "cart_exit" after 2h
 rule now when order_completed then send survey "cart_exit"
 """
     )
-    decisions, _ = run(graph, [
-        event("cart_updated", "c1", "2026-01-01T10:00:00Z", "e1", cart_id="k1"),
-        event("order_completed", "c1", "2026-01-01T11:00:00Z", "o1"),
-    ], flush=True)  # fmt: skip
+    decisions, _ = run(
+        graph,
+        [
+            event("cart_updated", "c1", "2026-01-01T10:00:00Z", "e1", cart_id="k1"),
+            event("order_completed", "c1", "2026-01-01T11:00:00Z", "o1"),
+        ],
+        flush=True,
+    )
     assert brief(decisions) == [
         ("now", "c1", "send_survey", "email", "sent"),
         ("later", "c1", "send_survey", None, "suppressed"),
@@ -100,10 +122,14 @@ rule later when cart_updated and last_contact > 30d then send survey "cart_exit"
 rule now when order_completed then send survey "cart_exit"
 """
     )
-    decisions, _ = run(graph, [
-        event("cart_updated", "c1", "2026-01-01T10:00:00Z", "e1", cart_id="k1"),
-        event("order_completed", "c1", "2026-01-01T11:00:00Z", "o1"),
-    ], flush=True)  # fmt: skip
+    decisions, _ = run(
+        graph,
+        [
+            event("cart_updated", "c1", "2026-01-01T10:00:00Z", "e1", cart_id="k1"),
+            event("order_completed", "c1", "2026-01-01T11:00:00Z", "o1"),
+        ],
+        flush=True,
+    )
     assert decisions[1]["status"] == "suppressed"
     assert decisions[1]["reason"] == "condition no longer holds: last_contact > 30d"
 
