@@ -69,7 +69,7 @@ def run_batch(
     until: float | None = None,
     flush: bool = False,
     allowed_lateness: float = 0.0,
-    commit_every: int = 5000,
+    commit_every: int = 20000,
     on_rejected: Callable[[Rejected], None] | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> RunReport:

@@ -83,6 +83,21 @@ class Engine:
         self.gate = PolicyGate(self.policy, graph.contacts)
         self.history_keep = dict(graph.history.window_by_event)
         self.history_events = set(self.history_keep)
+        self.last_seen_events = graph.history.last_seen_events | graph.history.first_time_events
+        watched = {a.event for r in active for a in r.absences} | {
+            a.unless.event
+            for r in active
+            for a in r.actions
+            if isinstance(a, p.CheckedSend) and a.unless is not None
+        }
+        # Events that change a customer's state or may decide something.
+        self.relevant_events = (
+            set(self.matchers)
+            | self.history_events
+            | self.last_seen_events
+            | watched
+            | {OPT_OUT_EVENT, OPT_IN_EVENT}
+        )
         self.counters = Counters()
         self.clock = -INFINITY
         self.queue = TimerQueue()
@@ -143,26 +158,34 @@ class Engine:
         now = event.timestamp
         self.ledger.mark_seen(event.id, now)
         self.clock = max(self.clock, now)
+        name = event.name
+        if (
+            name not in self.relevant_events
+            and not event.traits
+            and event.customer_id not in self.queue.by_customer
+        ):
+            return  # nothing reads it: only its id (for de-duplication) is kept
         state = self.ledger.customer(event.customer_id)
         if now < state.newest - self.allowed_lateness:
             self.counters.late += 1
         if event.traits:
             self._apply_traits(state, event.traits)
-        if event.name == OPT_OUT_EVENT:
+        if name == OPT_OUT_EVENT:
             state.opt_outs.add(_channel_of(event))
-        elif event.name == OPT_IN_EVENT:
+        elif name == OPT_IN_EVENT:
             state.opt_outs.discard(_channel_of(event))
-        prev = state.last_seen.get(event.name)
-        if event.name in self.history_events:
-            state.record_event(event.name, now, event.fields, self.history_keep[event.name])
-        state.last_seen[event.name] = now if prev is None else max(prev, now)
+        prev = state.last_seen.get(name)
+        if name in self.history_events:
+            state.record_event(name, now, event.fields, self.history_keep[name])
+        if name in self.last_seen_events:
+            state.last_seen[name] = now if prev is None else max(prev, now)
         state.newest = max(state.newest, now)
-        if self.queue.by_customer.get(event.customer_id):
+        if event.customer_id in self.queue.by_customer:
             self._watch(event, state)
-        matcher = self.matchers.get(event.name)
+        matcher = self.matchers.get(name)
         if matcher is not None:
             for node in matcher(event.fields, state, now, prev):
-                trigger = Trigger(event.name, event.id, now, event.fields, prev)
+                trigger = Trigger(name, event.id, now, event.fields, prev)
                 self._triggered(self.rules[node.index], trigger, state)
         self.ledger.touch(state)
 

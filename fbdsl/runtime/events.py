@@ -152,52 +152,34 @@ class Decoder:
         self.names = {**{name: name for name in events}, **external_names}
         self.traits = traits
         self.strict = strict
-        # Per event: (name, type, required, default) for each declared field.
-        self._plans: dict[str, list[tuple[str, Type, bool, Any]]] = {
-            name: [
-                (f.name, f.type, not f.has_default, f.default)
-                for f in schema.fields.values()
-                if f.name not in ("customer_id", "timestamp", "id")
-            ]
-            for name, schema in events.items()
-        }
+        self._converters = {name: _compile_converter(schema) for name, schema in events.items()}
 
     def decode_line(self, raw: bytes | str, line: int) -> Decoded:
         out = Decoded()
-        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
-        if not text.strip():
-            return out
         try:
             document = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
-            out.rejected.append(Rejected(line, f"invalid JSON: {exc}", text.rstrip("\n")))
+            if _text(raw).strip():
+                out.rejected.append(Rejected(line, f"invalid JSON: {exc}", _text(raw)))
             return out
-        if not isinstance(document, dict):
-            out.rejected.append(Rejected(line, "a line must hold a JSON object", text.rstrip()))
+        if type(document) is not dict:
+            out.rejected.append(Rejected(line, "a line must hold a JSON object", _text(raw)))
             return out
-        if document.get("type") in SEGMENT_TYPES or "batch" in document:
-            self._segment(document, line, out, text)
-        else:
-            self._one(self._fbdsl_event, document, line, out, text)
-        return out
-
-    def _one(
-        self,
-        decode: Callable[[dict[str, Any], int], Event | TraitUpdate | None],
-        document: dict[str, Any],
-        line: int,
-        out: Decoded,
-        text: str,
-    ) -> None:
+        if ("type" in document or "batch" in document) and (
+            document.get("type") in SEGMENT_TYPES or "batch" in document
+        ):
+            self._segment(document, line, out, _text(raw))
+            return out
         try:
-            item = decode(document, line)
+            item = self._fbdsl_event(document, line)
         except SchemaError as exc:
-            out.rejected.append(Rejected(line, str(exc), text.rstrip("\n")))
-            return
+            out.rejected.append(Rejected(line, str(exc), _text(raw)))
+            return out
         if item is None:
             out.ignored += 1
         else:
             out.items.append(item)
+        return out
 
     # -- fbdsl JSON lines ------------------------------------------------------------------
 
@@ -250,15 +232,7 @@ class Decoder:
             raise SchemaError(f"'timestamp' is not an RFC 3339 time: {timestamp!r}") from None
         if event_id is not None and not isinstance(event_id, str):
             raise SchemaError("'id' must be a string")
-        fields: dict[str, Any] = {}
-        for field, t, required, default in self._plans[name]:
-            value = properties.get(field)
-            if value is None:
-                if required:
-                    raise SchemaError(f"{name}: missing required field '{field}'")
-                fields[field] = default
-            else:
-                fields[field] = _convert(value, t, f"{name}.{field}")
+        fields = self._converters[name](properties)
         fields["customer_id"] = customer_id
         fields["timestamp"] = at
         fields["id"] = event_id or ""
@@ -367,6 +341,47 @@ class Decoder:
             except SchemaError as exc:
                 problems.append(str(exc))
         return converted, problems
+
+
+def _text(raw: bytes | str) -> str:
+    """A line as text, for rejection records (only built when a line is rejected)."""
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    return text.rstrip("\r\n")
+
+
+_FAST_CHECKS = {
+    "string": "type(v) is not str",
+    "int": "type(v) is not int",
+    "number": "type(v) is not float and type(v) is not int",
+    "bool": "type(v) is not bool",
+}
+
+
+def _compile_converter(schema: p.EventSchema) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """Generated code that checks and converts one event type's properties: the common
+    case (a value of the declared JSON type) costs one type test; the rest goes through
+    `_convert`, which converts (times, durations, lists...) or explains the mismatch."""
+    lines = ["def convert(props):", "    f = {}"]
+    namespace: dict[str, Any] = {"_convert": _convert, "SchemaError": SchemaError}
+    for index, field in enumerate(schema.fields.values()):
+        if field.name in ("customer_id", "timestamp", "id"):
+            continue
+        namespace[f"T{index}"] = field.type
+        namespace[f"D{index}"] = field.default
+        where = f"{schema.name}.{field.name}"
+        lines.append(f"    v = props.get({field.name!r})")
+        if field.has_default:
+            lines.append(f"    if v is None: v = D{index}")
+        else:
+            message = f"{schema.name}: missing required field '{field.name}'"
+            lines.append(f"    if v is None: raise SchemaError({message!r})")
+        check = _FAST_CHECKS.get(str(field.type), "True")
+        keyword = "elif" if field.has_default else "if"
+        lines.append(f"    {keyword} {check}: v = _convert(v, T{index}, {where!r})")
+        lines.append(f"    f[{field.name!r}] = v")
+    lines.append("    return f")
+    exec(compile("\n".join(lines), f"<fbdsl decoder {schema.name}>", "exec"), namespace)
+    return namespace["convert"]  # type: ignore[no-any-return]
 
 
 def derived_event_id(source: dict[str, Any]) -> str:
