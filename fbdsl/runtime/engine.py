@@ -190,15 +190,15 @@ class Engine:
         self.ledger.touch(state)
 
     def _apply_traits(self, state: CustomerState, traits: dict[str, Any]) -> None:
+        """Profile traits, already converted to their declared types by the decoder."""
         for key, value in traits.items():
-            if key == "tags" and isinstance(value, list):
-                state.tags = {str(tag) for tag in value}
-            elif key == "unsubscribed" and value is True:
+            if key == "tags":
+                state.tags = set(value or ())
+            elif key == "unsubscribed":
                 state.opt_outs.add(ALL_CHANNELS)
+            elif value is None:
+                state.traits.pop(key, None)
             else:
-                schema = self.graph.traits.get(key)
-                if schema is not None and isinstance(value, list):
-                    value = tuple(value)
                 state.traits[key] = value
 
     # -- time ------------------------------------------------------------------------------

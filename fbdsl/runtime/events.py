@@ -237,7 +237,8 @@ class Decoder:
         fields["timestamp"] = at
         fields["id"] = event_id or ""
         identity = event_id or derived_event_id(source)
-        return Event(name, customer_id, at, identity, fields, traits or None, line)
+        converted = self.convert_traits(traits) if traits else None
+        return Event(name, customer_id, at, identity, fields, converted, line)
 
     # -- Segment / RudderStack -------------------------------------------------------------
 
@@ -322,25 +323,27 @@ class Decoder:
         traits = call.get("traits") or {}
         if not isinstance(traits, dict):
             raise SchemaError("'traits' must be an object")
-        return TraitUpdate(customer, at, traits, line)
+        return TraitUpdate(customer, at, self.convert_traits(traits) or {}, line)
 
     # -- traits ----------------------------------------------------------------------------
 
-    def convert_traits(self, traits: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
-        """Declared traits converted to their types; undeclared ones are kept as they are
-        (a profile carries much more than rules read). Returns the problems found."""
+    def convert_traits(self, traits: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The declared traits of a profile update, converted to their types (a value of
+        the wrong type is a SchemaError: the line is rejected). Undeclared traits are
+        dropped: no rule can read them, and the ledger keeps nothing it does not need (a
+        Segment profile carries e-mail addresses and more). `unsubscribed: true` is kept: it
+        opts the customer out of all contact. A null value clears the trait (None here)."""
         converted: dict[str, Any] = {}
-        problems: list[str] = []
         for key, value in traits.items():
             schema = self.traits.get(key)
-            if schema is None or value is None:
-                converted[key] = value
-                continue
-            try:
-                converted[key] = _convert(value, schema.type, f"trait {key}")
-            except SchemaError as exc:
-                problems.append(str(exc))
-        return converted, problems
+            if schema is None:
+                if key == "unsubscribed" and value is True:
+                    converted[key] = True
+            elif value is None:
+                converted[key] = None
+            else:
+                converted[key] = _convert(value, schema.type, f"trait '{key}'")
+        return converted or None
 
 
 def _text(raw: bytes | str) -> str:

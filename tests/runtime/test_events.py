@@ -17,6 +17,7 @@ event order_completed from "Order Completed" {
     skus: list<string> = []
 }
 event payment { paid_at: time  wait: duration = 0s }
+customer { tier: "basic" | "gold" = "basic"  signup: time }
 channel email
 """)
 DECODER = Decoder(GRAPH.events, GRAPH.external_names, GRAPH.traits)
@@ -42,7 +43,7 @@ def test_fbdsl_line_with_defaults_and_types() -> None:
                 "skus": ["a", "b"],
                 "unknown": {"nested": 1},
             },
-            "traits": {"tier": "gold"},
+            "traits": {"tier": "gold", "email": "a@example.com", "signup": "2025-01-01"},
         }
     )
     assert rejected == []
@@ -51,7 +52,8 @@ def test_fbdsl_line_with_defaults_and_types() -> None:
     assert item.timestamp == 1767319445.0  # 02:04:05 UTC
     assert item.fields["total"] == 12.5 and item.fields["items"] == 1
     assert item.fields["skus"] == ("a", "b") and item.fields["kind"] == "web"
-    assert item.traits == {"tier": "gold"}
+    # declared traits converted to their types; undeclared ones (PII here) are not kept
+    assert item.traits == {"tier": "gold", "signup": 1735689600.0}
     assert "unknown" not in item.fields
 
 
@@ -147,21 +149,21 @@ def test_segment_track_identify_and_batch() -> None:
         "messageId": "m1",
         "timestamp": "2026-01-01T00:00:00Z",
         "properties": {"order_id": "o1"},
-        "context": {"traits": {"tier": "premium"}},
+        "context": {"traits": {"tier": "gold"}},
     }
     (item,), _, _ = decode(track)
     assert isinstance(item, Event)
-    assert (item.customer_id, item.id, item.traits) == ("u1", "m1", {"tier": "premium"})
+    assert (item.customer_id, item.id, item.traits) == ("u1", "m1", {"tier": "gold"})
     anonymous = {**track, "userId": None, "anonymousId": "anon-1", "messageId": "m2"}
     assert decode(anonymous)[0][0].customer_id == "anon-1"  # type: ignore[attr-defined]
     identify = {
         "type": "identify",
         "userId": "u1",
-        "traits": {"tier": "premium"},
+        "traits": {"tier": "gold"},
         "timestamp": "2026-01-01T00:00:00Z",
     }
     (update,), _, _ = decode(identify)
-    assert isinstance(update, TraitUpdate) and update.traits == {"tier": "premium"}
+    assert isinstance(update, TraitUpdate) and update.traits == {"tier": "gold"}
     batch = {
         "batch": [
             track,
@@ -174,3 +176,21 @@ def test_segment_track_identify_and_batch() -> None:
     assert [type(i).__name__ for i in items] == ["Event", "TraitUpdate"]
     assert ignored == 1
     assert rejected == ["batch item 3: order_completed: missing required field 'order_id'"]
+
+
+def test_traits_of_the_wrong_type_reject_the_line() -> None:
+    base = {"event": "payment", "customer_id": "c1", "timestamp": "2026-01-01T00:00:00Z"}
+    properties = {"paid_at": "2026-01-01T00:00:00Z"}
+    _, rejected, _ = decode({**base, "properties": properties, "traits": {"tier": "platinum"}})
+    assert rejected == ["trait 'tier' must be one of \"basic\" | \"gold\", got 'platinum'"]
+    identify = {
+        "type": "identify",
+        "userId": "u1",
+        "timestamp": "2026-01-01T00:00:00Z",
+        "traits": {"signup": "yesterday"},
+    }
+    _, rejected, _ = decode(identify)
+    assert rejected == ["trait 'signup' is not an RFC 3339 time: 'yesterday'"]
+    (update,), rejected, _ = decode({**identify, "traits": {"signup": None, "unsubscribed": True}})
+    assert rejected == [] and isinstance(update, TraitUpdate)
+    assert update.traits == {"signup": None, "unsubscribed": True}
