@@ -195,6 +195,14 @@ def _parse_duration_option(value: str) -> float:
     show_default=True,
     help="How far an event may lag the customer's newest before it counts as late.",
 )
+@click.option(
+    "--commit-every",
+    default=20000,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Events per ledger transaction (a crash loses at most this much work, never a "
+    "decision).",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary.")
 @_internal_errors_exit_2
 def run(
@@ -209,6 +217,7 @@ def run(
     until: str | None,
     flush: bool,
     allowed_lateness: str,
+    commit_every: int,
     quiet: bool,
 ) -> None:
     """Run rules over an event stream and write decisions as JSON lines.
@@ -220,6 +229,7 @@ def run(
     from fbdsl.runtime import decisions as d
     from fbdsl.runtime.batch import DeadLetters, run_batch, summary_table
     from fbdsl.runtime.ledger import LedgerError, open_ledger
+    from fbdsl.runtime.sinks import FileSink, StreamSink
 
     wanted = frozenset(d.STATUSES)
     if statuses:
@@ -251,8 +261,14 @@ def run(
         ledger = open_ledger(None if ledger_path == ":memory:" else ledger_path)
     except LedgerError as exc:
         raise click.ClickException(str(exc)) from None
-    out = sys.stdout.buffer if out_path == "-" else open(out_path, "ab")  # noqa: SIM115
+    sink = StreamSink(sys.stdout.buffer) if out_path == "-" else FileSink(Path(out_path), ledger)
     dead = DeadLetters(dead_letter or dead_default)
+    if isinstance(sink, FileSink) and sink.cut and not quiet:
+        click.echo(
+            f"{out_path}: removed {sink.cut} bytes of decisions an interrupted run wrote but "
+            "never committed; this run decides those events again",
+            err=True,
+        )
     show_progress = not quiet and size is not None and sys.stderr.isatty()
     try:
         with click.progressbar(
@@ -262,7 +278,7 @@ def run(
                 rule_graph,
                 source,
                 ledger,
-                out,
+                sink,
                 mode=mode,
                 statuses=wanted,
                 dead_letters=dead,
@@ -270,13 +286,13 @@ def run(
                 until=until_time,
                 flush=flush,
                 allowed_lateness=lateness,
+                commit_every=commit_every,
                 progress=bar.update if show_progress else None,
             )
     finally:
+        sink.close()
         ledger.close()
         dead.close()
-        if out is not sys.stdout.buffer:
-            out.close()
         if source is not sys.stdin.buffer:
             source.close()
     if not quiet:

@@ -1,8 +1,9 @@
 """Batch runs (`fbdsl run`): read an event stream, decide, write decisions, report.
 
-The ledger is committed every `commit_every` events and at the end; decisions reach the
-output only after the commit that made them durable. Rejected lines go to the dead-letter
-file with their line number and reason; the run goes on.
+The ledger is committed every `commit_every` events and at the end; each batch of decisions
+is written to the sink just before the commit that makes it durable (see sinks.py for what
+that means across crashes). Rejected lines go to the dead-letter file with their line
+number and reason; the run goes on.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from fbdsl.runtime import decisions as d
 from fbdsl.runtime.engine import DEFAULT_MODE, Engine
 from fbdsl.runtime.events import Decoder, Event, Rejected
 from fbdsl.runtime.ledger import Ledger
+from fbdsl.runtime.sinks import FileSink, Sink, StreamSink
 
 
 @attrs.define
@@ -60,7 +62,7 @@ def run_batch(
     graph: RuleGraph,
     lines: Iterable[bytes],
     ledger: Ledger,
-    out: IO[bytes],
+    out: IO[bytes] | Sink,
     *,
     mode: str = DEFAULT_MODE,
     statuses: frozenset[str] = frozenset(d.STATUSES),
@@ -76,19 +78,22 @@ def run_batch(
     engine = Engine(graph, ledger, mode=mode, allowed_lateness=allowed_lateness)
     decoder = Decoder(graph.events, graph.external_names, graph.traits, strict=strict)
     report = RunReport()
+    sink = out if isinstance(out, StreamSink | FileSink) else StreamSink(out)
     since_commit = 0
 
     def commit() -> None:
         decided = engine.take_output()
         encoded = [d.encode(decision) for decision in decided]
+        selected = [
+            line
+            for decision, line in zip(decided, encoded, strict=True)
+            if decision["status"] in statuses
+        ]
+        sink.write(selected, ledger)
         ledger.log_decisions(encoded)
         ledger.commit()
         report.decisions += len(encoded)
-        for decision, line in zip(decided, encoded, strict=True):
-            if decision["status"] in statuses:
-                out.write(line)
-                report.written += 1
-        out.flush()
+        report.written += len(selected)
 
     for number, raw in enumerate(lines, 1):
         report.lines += 1

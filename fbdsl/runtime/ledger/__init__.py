@@ -54,6 +54,14 @@ class Ledger(ABC):
         """Every pending timer, as committed (to resume a run)."""
 
     @abstractmethod
+    def meta(self, key: str) -> str | None:
+        """A value the run keeps beside the state (such as the decisions file's size)."""
+
+    @abstractmethod
+    def set_meta(self, key: str, value: str) -> None:
+        """Set a meta value, made durable by the next commit."""
+
+    @abstractmethod
     def commit(self) -> None: ...
 
     @abstractmethod

@@ -15,6 +15,7 @@ class MemoryLedger(Ledger):
         self.seen_ids: set[str] = set()
         self.log: list[bytes] = []
         self.pending_timers: dict[str, dict[str, Any]] = {}
+        self.values: dict[str, str] = {}
 
     def customer(self, customer_id: str) -> CustomerState:
         state = self.states.get(customer_id)
@@ -42,6 +43,12 @@ class MemoryLedger(Ledger):
 
     def timers(self) -> list[dict[str, Any]]:
         return list(self.pending_timers.values())
+
+    def meta(self, key: str) -> str | None:
+        return self.values.get(key)
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.values[key] = value
 
     def commit(self) -> None:
         pass

@@ -46,6 +46,7 @@ class SqliteLedger(Ledger):
         self.new_seen: list[tuple[str, float]] = []
         self.new_decisions: list[bytes] = []
         self.timer_changes: dict[str, dict[str, Any] | None] = {}  # None: remove
+        self.meta_changes: dict[str, str] = {}
 
     @staticmethod
     def _lock(path: Path) -> IO[str]:
@@ -108,8 +109,23 @@ class SqliteLedger(Ledger):
         rows = self.db.execute("SELECT timer FROM timers ORDER BY timer_id").fetchall()
         return [orjson.loads(row[0]) for row in rows]
 
+    def meta(self, key: str) -> str | None:
+        if key in self.meta_changes:
+            return self.meta_changes[key]
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.meta_changes[key] = value
+
     def commit(self) -> None:
-        if not (self.dirty or self.new_seen or self.new_decisions or self.timer_changes):
+        if not (
+            self.dirty
+            or self.new_seen
+            or self.new_decisions
+            or self.timer_changes
+            or self.meta_changes
+        ):
             return
         with self.db:  # one transaction
             self.db.execute("BEGIN IMMEDIATE")
@@ -129,7 +145,11 @@ class SqliteLedger(Ledger):
             removed = [(i,) for i, t in self.timer_changes.items() if t is None]
             self.db.executemany("DELETE FROM timers WHERE timer_id = ?", removed)
             self.db.executemany("INSERT OR REPLACE INTO timers VALUES (?, ?)", added)
+            self.db.executemany(
+                "INSERT OR REPLACE INTO meta VALUES (?, ?)", list(self.meta_changes.items())
+            )
         self.timer_changes.clear()
+        self.meta_changes.clear()
         self.known.update(self.dirty)
         self.dirty.clear()
         self.new_seen.clear()

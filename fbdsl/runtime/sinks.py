@@ -1,0 +1,59 @@
+"""Where decisions go: a JSON lines stream, or a file written exactly once across crashes.
+
+A batch of decisions is written *before* the ledger commit that makes it durable. For a
+stream (stdout, a pipe) a crash between the two means the resumed run writes that batch
+again: at-least-once delivery, and `decision_id` tells the repeats apart. For a file, the
+sink also records the file's size in that same commit; when a run opens the file again, the
+bytes beyond the size the ledger knows (a batch whose commit never happened, which the
+resumed run decides again) are cut off: exactly once.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import IO
+
+from fbdsl.runtime.ledger import Ledger
+
+
+class StreamSink:
+    """Decisions to a binary stream; at least once across crashes."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self.stream = stream
+
+    def write(self, lines: list[bytes], ledger: Ledger) -> None:
+        if lines:
+            self.stream.write(b"".join(lines))
+        self.stream.flush()
+
+    def close(self) -> None:
+        self.stream.flush()
+
+
+class FileSink:
+    """Decisions appended to a file; exactly once across crashes (see the module doc)."""
+
+    def __init__(self, path: Path, ledger: Ledger) -> None:
+        self.key = f"decisions_file_size:{path.resolve()}"
+        self.handle = open(path, "ab")  # noqa: SIM115 - closed by close()
+        known = ledger.meta(self.key)
+        self.cut = 0
+        if known is not None and self.handle.tell() > int(known):
+            self.cut = self.handle.tell() - int(known)
+            self.handle.truncate(int(known))
+            self.handle.seek(0, os.SEEK_END)
+
+    def write(self, lines: list[bytes], ledger: Ledger) -> None:
+        if lines:
+            self.handle.write(b"".join(lines))
+        self.handle.flush()
+        os.fsync(self.handle.fileno())
+        ledger.set_meta(self.key, str(self.handle.tell()))
+
+    def close(self) -> None:
+        self.handle.close()
+
+
+Sink = StreamSink | FileSink
