@@ -200,8 +200,7 @@ def _parse_duration_option(value: str) -> float:
     default=20000,
     show_default=True,
     type=click.IntRange(min=1),
-    help="Events per ledger transaction (a crash loses at most this much work, never a "
-    "decision).",
+    help="Events per ledger transaction (a crash loses at most this much work, never a decision).",
 )
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary.")
 @_internal_errors_exit_2

@@ -31,7 +31,8 @@ survey order_nps { channels: email  cooldown: 20d }
 policy { limit 1 contact per 7d  quiet hours 22:00 to 08:00  one channel per contact }
 
 rule abandoned priority 5
-when cart_updated where total > 20 and no order_completed where cart_id == cart_updated.cart_id within 1h
+when cart_updated where total > 20
+    and no order_completed where cart_id == cart_updated.cart_id within 1h
 then send survey "cart_exit" after 30m unless order_completed where cart_id == cart_updated.cart_id
 
 rule nps priority 1 when order_completed then send survey "order_nps" after 2h
