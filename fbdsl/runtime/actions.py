@@ -73,6 +73,7 @@ class ActionRunner:
                 trigger_event=trigger.event,
                 trigger_id=trigger.id,
                 trigger_time=trigger.timestamp,
+                trigger_properties=self.engine.trigger_properties(trigger),
                 mode=self.engine.mode,
                 extra=extra,
             )

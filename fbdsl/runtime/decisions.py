@@ -1,8 +1,12 @@
 """Decisions: the engine's output, one JSON object per line, byte-for-byte deterministic.
 
     {"decision_id", "at", "rule", "customer_id", "action", "target", "channel", "status",
-     "reason", "trigger": {"event", "id", "timestamp"}, "mode"}  (+ "team", "due", "notes"
-     for tasks)
+     "reason", "trigger": {"event", "id", "timestamp", "properties"}, "mode"}
+     (+ "team", "due", "notes" for tasks)
+
+`trigger.properties` holds the trigger event's declared fields (times as RFC 3339), so
+whoever carries a decision out can address the survey to "that very order" without a
+lookup.
 
 `status` is one of sent, suppressed, held_out, deferred, cancelled. `decision_id` is derived
 from (rule, customer, trigger id, action index, channel, status kind), so a re-run gives
@@ -53,6 +57,7 @@ def make_decision(
     trigger_event: str,
     trigger_id: str,
     trigger_time: float,
+    trigger_properties: dict[str, Any],
     mode: str,
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
@@ -70,12 +75,20 @@ def make_decision(
             "event": trigger_event,
             "id": trigger_id,
             "timestamp": format_time(trigger_time),
+            "properties": trigger_properties,
         },
         "mode": mode,
     }
     if extra:
         decision.update(extra)
     return decision
+
+
+def properties_view(
+    fields: dict[str, Any], names: tuple[str, ...], times: frozenset[str]
+) -> dict[str, Any]:
+    """An event's declared fields as they appear in a decision: times as RFC 3339."""
+    return {name: format_time(fields[name]) if name in times else fields[name] for name in names}
 
 
 def encode(decision: dict[str, Any]) -> bytes:

@@ -98,6 +98,14 @@ class Engine:
             | watched
             | {OPT_OUT_EVENT, OPT_IN_EVENT}
         )
+        # Per event type: its declared fields, and which of them are times (for decisions).
+        self._shapes = {
+            name: (
+                tuple(f for f in schema.fields if f not in p.IMPLICIT_EVENT_FIELDS),
+                frozenset(f.name for f in schema.fields.values() if f.type == TIME),
+            )
+            for name, schema in graph.events.items()
+        }
         self.counters = Counters()
         self.clock = -INFINITY
         self.queue = TimerQueue()
@@ -355,6 +363,10 @@ class Engine:
         values = {key: fields.get(key, "") for key in schema.fields}
         values.update(customer_id=state.customer_id, timestamp=now, id=f"fbdsl:{did}")
         self._feedback.append(Event(name, state.customer_id, now, f"fbdsl:{did}", values, None, 0))
+
+    def trigger_properties(self, trigger: Trigger) -> dict[str, Any]:
+        names, times = self._shapes[trigger.event]
+        return d.properties_view(trigger.fields, names, times)
 
     def take_output(self) -> list[dict[str, Any]]:
         out, self.output = self.output, []
