@@ -211,7 +211,7 @@ class ActionRunner:
         chosen = 0
         for channel in action.channels:
             why = engine.gate.channel_blocked(state, now, channel)
-            if why is None and chosen and not held:
+            if why is None and chosen:
                 why = engine.gate.limit_blocked(state, now)  # a blast: each channel counts
             if why is not None:
                 skipped.append(f"{channel}: {why}")
@@ -219,14 +219,22 @@ class ActionRunner:
                     self._decision(rule, index, trigger, state, now, channel, d.SUPPRESSED, why)
                 continue
             chosen += 1
-            reason = ("fallback after " + "; ".join(skipped)) if skipped and fallback else None
-            if held:
-                self._decision(rule, index, trigger, state, now, channel, d.HELD_OUT, reason)
-            else:
-                did = self._decision(rule, index, trigger, state, now, channel, d.SENT, reason)
-                state.add_contact(
-                    Contact(now, action.target, channel, rule.node.name, did), self.contact_keep
-                )
+            notes = (
+                [f"holdout {rule.node.holdout * 100:g}%: control group, not sent"] if held else []
+            )
+            if skipped and fallback:
+                notes.append("fallback after " + "; ".join(skipped))
+            status = d.HELD_OUT if held else d.SENT
+            reason = "; ".join(notes) or None
+            did = self._decision(rule, index, trigger, state, now, channel, status, reason)
+            # A held-out contact is recorded too, as a ghost: it takes the slot and counts
+            # toward limits and cooldowns like a sent one, so that the control group meets the
+            # same contact pressure as the treated group (no other rule contacts it instead).
+            # Nothing goes out, and no survey_sent event follows.
+            state.add_contact(
+                Contact(now, action.target, channel, rule.node.name, did, held), self.contact_keep
+            )
+            if not held:
                 engine.feed_back(
                     f"send_{action.kind}",
                     state,

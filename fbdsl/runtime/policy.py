@@ -94,4 +94,5 @@ def _over(limit: p.Limit, state: CustomerState, now: float, channel: str | None)
         return None
     last = state.last_contact_within(now, limit.window, channel)
     assert last is not None
-    return f"{limit.text}: last contact {format_time(last.at)} (rule {last.rule})"
+    held = ", held out" if last.held else ""
+    return f"{limit.text}: last contact {format_time(last.at)} (rule {last.rule}{held})"

@@ -23,9 +23,10 @@ class Contact:
     channel: str
     rule: str
     decision_id: str
+    held: bool = False  # a held-out (control group) contact: recorded, never sent
 
     def to_list(self) -> list[Any]:
-        return [self.at, self.target, self.channel, self.rule, self.decision_id]
+        return [self.at, self.target, self.channel, self.rule, self.decision_id, self.held]
 
 
 @attrs.define(slots=True)

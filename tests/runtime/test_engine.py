@@ -197,6 +197,31 @@ rule r sample 50% holdout 50% when cart_abandoned then send survey "nps"
     assert again == decisions  # deterministic by hash(rule, customer)
 
 
+def test_a_held_out_contact_takes_the_slot_so_no_other_rule_reaches_the_control_group() -> None:
+    graph = graph_of(
+        BASE
+        + """
+policy { limit 1 contact per 30d  one channel per contact }
+rule treated priority 5 holdout 50% when cart_abandoned then send survey "nps"
+rule fallback priority 1 when cart_abandoned then send survey "cart_exit"
+"""
+    )
+    events = [
+        event("cart_abandoned", f"c{i}", "2026-01-01T00:00:00Z", f"e{i}", cart_id="k", total=1)
+        for i in range(40)
+    ]
+    decisions, _ = run(graph, events)
+    held = {d["customer_id"] for d in decisions if d["status"] == "held_out"}
+    assert 5 < len(held) < 35
+    assert not [d for d in decisions if d["customer_id"] in held and d["status"] == "sent"]
+    control = next(d for d in decisions if d["rule"] == "fallback" and d["customer_id"] in held)
+    assert control["status"] == "suppressed"
+    assert control["reason"].endswith("(rule treated, held out)")
+    ghost = next(d for d in decisions if d["status"] == "held_out")
+    assert ghost["reason"] == "holdout 50%: control group, not sent"
+    assert ghost["channel"] == "email"
+
+
 def test_task_decision_names_team_due_and_notes() -> None:
     graph = graph_of(
         BASE
