@@ -80,7 +80,8 @@ class Engine:
         active = [r for r in graph.rules if r.mode is None or r.mode == mode]
         self.matchers, self.source = compile_matchers(graph, active)
         self.rules = {rule.index: self._compile_rule(rule) for rule in active}
-        self.gate = PolicyGate(self.policy, graph.contacts)
+        timezone = graph.traits["timezone"].default if "timezone" in graph.traits else "UTC"
+        self.gate = PolicyGate(self.policy, graph.contacts, str(timezone))
         self.history_keep = dict(graph.history.window_by_event)
         self.history_events = set(self.history_keep)
         self.last_seen_events = graph.history.last_seen_events | graph.history.first_time_events

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping
+from functools import lru_cache
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
 import orjson
@@ -343,7 +345,19 @@ class Decoder:
                 converted[key] = None
             else:
                 converted[key] = _convert(value, schema.type, f"trait '{key}'")
+                if key == "timezone" and not is_time_zone(converted[key]):
+                    raise SchemaError(f"trait 'timezone' is not an IANA time zone: {value!r}")
         return converted or None
+
+
+@lru_cache(maxsize=1024)
+def is_time_zone(name: str) -> bool:
+    """Whether `name` is an IANA time zone this machine (or the tzdata package) knows."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
 
 
 def _text(raw: bytes | str) -> str:

@@ -29,9 +29,15 @@ def zone(name: str) -> ZoneInfo:
 
 
 class PolicyGate:
-    def __init__(self, policy: p.Policy, contacts: Mapping[str, p.ContactSchema]) -> None:
+    def __init__(
+        self,
+        policy: p.Policy,
+        contacts: Mapping[str, p.ContactSchema],
+        default_timezone: str = "UTC",
+    ) -> None:
         self.policy = policy
         self.contacts = contacts
+        self.default_timezone = default_timezone  # the `timezone` trait's declared default
         self.global_limits = [limit for limit in policy.limits if limit.channel is None]
         self.channel_limits: dict[str, list[p.Limit]] = {}
         for limit in policy.limits:
@@ -46,9 +52,11 @@ class PolicyGate:
         if cooldown is not None:
             since = state.since_sent(now, send.target)
             if since < cooldown:
+                last = next(c for c in reversed(state.contacts) if c.target == send.target)
+                held = " (held out)" if last.held else ""
                 return (
                     f"cooldown {duration_text(cooldown)} of {send.target}: last sent "
-                    f"{format_time(now - since)}"
+                    f"{format_time(now - since)}{held}"
                 )
         return self.limit_blocked(state, now)
 
@@ -73,7 +81,7 @@ class PolicyGate:
         quiet = self.policy.quiet_hours
         if quiet is None:
             return None
-        tz = zone(str(state.traits.get("timezone") or "UTC"))
+        tz = zone(str(state.traits.get("timezone") or self.default_timezone))
         local = datetime.fromtimestamp(now, tz)
         minute = local.hour * 60 + local.minute
         start, end = quiet.start_minute, quiet.end_minute

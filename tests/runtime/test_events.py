@@ -191,6 +191,8 @@ def test_traits_of_the_wrong_type_reject_the_line() -> None:
     }
     _, rejected, _ = decode(identify)
     assert rejected == ["trait 'signup' is not an RFC 3339 time: 'yesterday'"]
+    _, rejected, _ = decode({**identify, "traits": {"timezone": "Mars/Olympus_Mons"}})
+    assert rejected == ["trait 'timezone' is not an IANA time zone: 'Mars/Olympus_Mons'"]
     (update,), rejected, _ = decode({**identify, "traits": {"signup": None, "unsubscribed": True}})
     assert rejected == [] and isinstance(update, TraitUpdate)
     assert update.traits == {"signup": None, "unsubscribed": True}

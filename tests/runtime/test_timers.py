@@ -152,6 +152,21 @@ rule r when cart_updated then send survey "cart_exit"
     assert decisions[0]["reason"] == "quiet hours 21:00 to 09:00: deferred to 2026-01-11T06:00:00Z"
 
 
+def test_quiet_hours_use_the_declared_default_time_zone() -> None:
+    rules = BASE.replace('timezone: string = "UTC"', 'timezone: string = "America/Sao_Paulo"')
+    graph = graph_of(
+        rules
+        + "policy { quiet hours 22:00 to 08:00 }\n"
+        + 'rule r when cart_updated then send survey "cart_exit"'
+    )
+    at_night = event("cart_updated", "c1", "2026-01-10T02:00:00Z", "e1", cart_id="k")  # 23:00
+    decisions, _ = run(graph, [at_night], flush=True)
+    assert [(d["status"], d["at"]) for d in decisions] == [
+        ("deferred", "2026-01-10T02:00:00Z"),
+        ("sent", "2026-01-10T11:00:00Z"),  # 08:00 in Sao Paulo (UTC-3)
+    ]
+
+
 def test_until_advances_the_clock_after_the_input() -> None:
     graph = graph_of(BASE + 'rule r when cart_updated then send survey "cart_exit" after 1d')
     events = [event("cart_updated", "c1", "2026-01-01T10:00:00Z", "e1", cart_id="k1")]
