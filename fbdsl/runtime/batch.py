@@ -127,6 +127,7 @@ def run_batch(
     report.events = counters.events
     report.trait_updates = counters.trait_updates
     report.duplicates = counters.duplicates
+    report.ignored += counters.ignored
     report.late = counters.late
     report.timers_fired = counters.timers_fired
     report.timers_pending = len(engine.queue)

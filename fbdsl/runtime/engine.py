@@ -46,6 +46,7 @@ class Counters:
     events: int = 0
     duplicates: int = 0
     late: int = 0
+    ignored: int = 0  # declared events nothing reads
     trait_updates: int = 0
     timers_fired: int = 0
     by_rule_status: dict[tuple[str, str], int] = attrs.Factory(dict)
@@ -146,7 +147,20 @@ class Engine:
     # -- input -----------------------------------------------------------------------------
 
     def process(self, event: Event) -> None:
-        """Decide everything one event causes (after firing the timers it passes)."""
+        """Decide everything one event causes (after firing the timers it passes).
+
+        An event that nothing reads (no rule, history window, pending timer or opt-out,
+        and no traits) is only counted as ignored: it is not even remembered for
+        de-duplication, so that a sidecar seeing every event of a product keeps no trace of
+        the page views no rule cares about. It still moves the clock."""
+        if (
+            event.name not in self.relevant_events
+            and not event.traits
+            and event.customer_id not in self.queue.by_customer
+        ):
+            self.counters.ignored += 1
+            self.clock = max(self.clock, event.timestamp)
+            return
         if self.ledger.seen(event.id):
             self.counters.duplicates += 1
             return
@@ -156,6 +170,10 @@ class Engine:
             self._process(self._feedback.pop(0))
 
     def identify(self, update: TraitUpdate) -> None:
+        if self.ledger.seen(update.id):
+            self.counters.duplicates += 1
+            return
+        self.ledger.mark_seen(update.id, update.timestamp)
         self.advance(update.timestamp, inclusive=False)
         state = self.ledger.customer(update.customer_id)
         self._apply_traits(state, update.traits)
@@ -168,12 +186,6 @@ class Engine:
         self.ledger.mark_seen(event.id, now)
         self.clock = max(self.clock, now)
         name = event.name
-        if (
-            name not in self.relevant_events
-            and not event.traits
-            and event.customer_id not in self.queue.by_customer
-        ):
-            return  # nothing reads it: only its id (for de-duplication) is kept
         state = self.ledger.customer(event.customer_id)
         if now < state.newest - self.allowed_lateness:
             self.counters.late += 1

@@ -61,6 +61,7 @@ class TraitUpdate:
 
     customer_id: str
     timestamp: float
+    id: str  # messageId, or a hash of the call (de-duplication, as for events)
     traits: dict[str, Any] = attrs.field(hash=False)
     line: int
 
@@ -325,7 +326,10 @@ class Decoder:
         traits = call.get("traits") or {}
         if not isinstance(traits, dict):
             raise SchemaError("'traits' must be an object")
-        return TraitUpdate(customer, at, self.convert_traits(traits) or {}, line)
+        identity = call.get("messageId")
+        if not isinstance(identity, str) or not identity:
+            identity = derived_event_id(call)
+        return TraitUpdate(customer, at, identity, self.convert_traits(traits) or {}, line)
 
     # -- traits ----------------------------------------------------------------------------
 

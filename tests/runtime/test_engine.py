@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fbdsl.runtime.ledger.memory import MemoryLedger
 from tests.runtime.helpers import brief, event, graph_of, run
 
 BASE = """
@@ -283,3 +284,27 @@ def test_decisions_are_byte_identical_across_runs() -> None:
         for i in range(50)
     ]
     assert run(graph, events)[0] == run(graph, events)[0]
+
+
+def test_events_nothing_reads_are_ignored_and_not_remembered_but_traits_are_deduplicated() -> None:
+    graph = graph_of(BASE + 'rule r when cart_abandoned then send survey "nps" via email')
+    ledger = MemoryLedger()
+    identify = {
+        "type": "identify",
+        "userId": "c1",
+        "messageId": "i1",
+        "timestamp": "2026-01-01T00:00:00Z",
+        "traits": {"tier": "premium"},
+    }
+    events = [
+        event("order_completed", "c1", "2026-01-01T00:00:00Z", "o1"),  # declared, unread
+        identify,
+        event("cart_abandoned", "c1", "2026-01-02T00:00:00Z", "e1", cart_id="k", total=1),
+    ]
+    first, report = run(graph, events, ledger)
+    assert (report.events, report.ignored, report.trait_updates) == (1, 1, 1)
+    assert ledger.seen_ids == {"i1", "e1"}
+    again, report = run(graph, events, ledger)
+    assert again == [] and (report.duplicates, report.ignored) == (2, 1)
+    assert ledger.states["c1"].traits == {"tier": "premium"}
+    assert len(first) == 1
