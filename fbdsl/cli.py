@@ -259,7 +259,8 @@ def run(
     try:
         ledger = open_ledger(None if ledger_path == ":memory:" else ledger_path)
     except LedgerError as exc:
-        raise click.ClickException(str(exc)) from None
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
     sink = StreamSink(sys.stdout.buffer) if out_path == "-" else FileSink(Path(out_path), ledger)
     dead = DeadLetters(dead_letter or dead_default)
     if isinstance(sink, FileSink) and sink.cut and not quiet:
