@@ -173,3 +173,28 @@ def test_until_advances_the_clock_after_the_input() -> None:
     assert run(graph, events, until=None)[0] == []
     decisions, _ = run(graph, events, until=1767348000.0)  # 2026-01-02T10:00:00Z
     assert [d["at"] for d in decisions] == ["2026-01-02T10:00:00Z"]
+
+
+def test_window_ends_are_inclusive_for_absence_and_unless() -> None:
+    """An event exactly at the end of the window still counts: `within 1h` includes 1h."""
+    absence = graph_of(
+        BASE
+        + 'rule r when cart_updated and no order_completed within 1h then send survey "cart_exit"'
+    )
+    unless = graph_of(
+        BASE
+        + 'rule r when cart_updated then send survey "cart_exit" after 1h unless order_completed'
+    )
+    events = [
+        event("cart_updated", "c1", "2026-01-01T10:00:00Z", "e1", cart_id="k"),
+        event("order_completed", "c1", "2026-01-01T11:00:00Z", "o1"),
+        event("cart_updated", "c2", "2026-01-01T10:00:00Z", "e2", cart_id="k"),
+        event("order_completed", "c2", "2026-01-01T11:00:01Z", "o2"),
+    ]
+    assert brief(run(absence, events, flush=True)[0]) == [
+        ("r", "c2", "send_survey", "email", "sent"),
+    ]
+    assert brief(run(unless, events, flush=True)[0]) == [
+        ("r", "c1", "send_survey", None, "cancelled"),
+        ("r", "c2", "send_survey", "email", "sent"),
+    ]
