@@ -78,6 +78,8 @@ _COMPARISONS = {"EQ", "NE", "LT", "GT", "LE", "GE"}
 _RULE_OPTIONS = ("priority", "sample", "holdout", "in")
 _DURATION_UNITS_HINT = "units: s, m, h, d, w, y; they combine, as in 1d12h"
 _NAME_SHAPE = re.compile(r"[a-z_][a-z0-9_]*\Z")
+# `with k = VALUE` up to the failing token (on one line): VALUE is a sum, not a comparison
+_NOTE_VALUE = re.compile(r"\bwith\b[^\n]*?\b([a-z_][a-z0-9_]*)\s*=(?!=)\s*([^=,\n]*)\Z")
 
 
 def _span_at(path: str, text: str, pos: int, length: int) -> Span:
@@ -312,6 +314,16 @@ def explain_unexpected_token(
             span,
         )
 
+    note = _NOTE_VALUE.search(before)
+    if token.type in _COMPARISONS | {"IN", "CONTAINS"} and note and "WITH" in expected:
+        key, value = note.group(1), note.group(2).strip()
+        return (
+            SYNTAX,
+            f"the value of note '{key}' is a number, text or sum, not a comparison",
+            f"to note whether it holds, put it in parentheses: {key} = ({value} {token} ...)",
+            span,
+        )
+
     if (
         token.type in _COMPARISONS
         and not (expected & _COMPARISONS)
@@ -322,6 +334,15 @@ def explain_unexpected_token(
             "comparisons do not chain",
             "join two comparisons with 'and', as in 'a < b and b < c'",
             span,
+        )
+
+    customer = re.search(r"\bcustomer(?=\s*\Z)", before)
+    if expected == {"DOT"} and customer:
+        return (
+            SYNTAX,
+            "'customer' starts a trait: write customer.NAME",
+            "to read a field called customer, write EVENT.customer",
+            _span_at(path, text, customer.start(), len("customer")),
         )
 
     predicate = re.search(r"\b(count|since|last_sent|contacts)\s*\Z", before)
