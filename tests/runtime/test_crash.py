@@ -9,11 +9,14 @@ import random
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import orjson
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from fbdsl.runtime.batch import run_batch
 from fbdsl.runtime.ledger import open_ledger
@@ -84,40 +87,54 @@ def fbdsl_run(rules: Path, events: Path, ledger: Path, out: Path) -> list[str]:
     ]
 
 
-@pytest.mark.slow
-def test_kill_9_at_random_points_then_resume_gives_one_runs_bytes(tmp_path: Path) -> None:
-    rules = tmp_path / "rules.fbdsl"
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, bytes]:
+    """The rules, the stream, and the decisions of one uninterrupted run."""
+    folder = tmp_path_factory.mktemp("crash")
+    rules = folder / "rules.fbdsl"
     rules.write_text(RULES)
-    events = tmp_path / "events.jsonl"
+    events = folder / "events.jsonl"
     events.write_bytes(stream(4000))
-
-    reference = tmp_path / "reference.jsonl"
-    ledger = open_ledger(tmp_path / "reference.sqlite")
-    sink = FileSink(reference, ledger)
-    run_batch(graph_of(RULES), events.open("rb"), ledger, sink, flush=True, commit_every=40)
+    out = folder / "reference.jsonl"
+    ledger = open_ledger(folder / "reference.sqlite")
+    sink = FileSink(out, ledger)
+    with events.open("rb") as lines:
+        run_batch(graph_of(RULES), lines, ledger, sink, flush=True, commit_every=40)
     sink.close()
     ledger.close()
-    expected = reference.read_bytes()
+    expected = out.read_bytes()
     statuses = {orjson.loads(line)["status"] for line in expected.splitlines()}
     assert {"sent", "suppressed", "cancelled", "deferred"} <= statuses
+    return rules, events, expected
 
-    rng = random.Random(5)
-    interrupted = 0
-    for attempt in range(6):
-        out = tmp_path / f"out{attempt}.jsonl"
-        ledger_path = tmp_path / f"ledger{attempt}.sqlite"
-        command = fbdsl_run(rules, events, ledger_path, out)
-        # Kill once the decisions file has grown past a random point of the final output.
-        kill_at = rng.randrange(1, len(expected))
-        process = subprocess.Popen(command)
-        while process.poll() is None:
-            if out.exists() and out.stat().st_size >= kill_at:
-                os.kill(process.pid, signal.SIGKILL)
-                break
-            time.sleep(0.001)
-        if process.wait() == -signal.SIGKILL:
-            interrupted += 1
+
+@pytest.mark.slow
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(kill_at=st.floats(0.0, 0.98), second_kill_at=st.none() | st.floats(0.0, 0.98))
+def test_kill_9_at_random_points_then_resume_gives_one_runs_bytes(
+    reference: tuple[Path, Path, bytes], kill_at: float, second_kill_at: float | None
+) -> None:
+    rules, events, expected = reference
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "out.jsonl"
+        command = fbdsl_run(rules, events, Path(folder) / "ledger.sqlite", out)
+        # Kill once the decisions file has grown past a point of the final output; maybe
+        # kill the resumed run too.
+        for fraction in (kill_at, second_kill_at):
+            if fraction is not None:
+                killed = run_and_kill(command, out, int(fraction * len(expected)))
+                assert killed or out.read_bytes() == expected
         resumed = subprocess.run(command, capture_output=True)
         assert resumed.returncode == 0, resumed.stderr.decode()
-        assert out.read_bytes() == expected, f"attempt {attempt}: killed at {kill_at} bytes"
-    assert interrupted >= 3, "the runs finished before they could be killed"
+        assert out.read_bytes() == expected
+
+
+def run_and_kill(command: list[str], out: Path, size: int) -> bool:
+    """Start the run; SIGKILL it once `out` holds `size` bytes. False if it finished first."""
+    process = subprocess.Popen(command)
+    while process.poll() is None:
+        if out.exists() and out.stat().st_size >= size:
+            os.kill(process.pid, signal.SIGKILL)
+            break
+        time.sleep(0.001)
+    return process.wait() == -signal.SIGKILL
