@@ -4,6 +4,10 @@ policies and modes, merged (order-independent) and validated into schemas.
 Declaring the same channel or team twice is harmless, and so is repeating an identical
 event, survey or trait (a file imported twice); two *different* declarations of one name
 are an error that points at both.
+
+A declaration with an error is kept as far as it is understood (a field with a bad default
+keeps its type, a survey with an unknown channel keeps the others), and a field whose type
+is unknown is remembered as `unresolved`, so that rules using them get no second error.
 """
 
 from __future__ import annotations
@@ -61,6 +65,8 @@ class Declared:
     contacts: dict[str, p.ContactSchema]
     policy: p.Policy
     modes: dict[str, p.Mode]
+    # (event name or "customer", field) of fields declared with an unknown type
+    unresolved: frozenset[tuple[str, str]] = frozenset()
 
 
 def _where(span: ast.Span) -> str:
@@ -70,6 +76,7 @@ def _where(span: ast.Span) -> str:
 class DeclarationChecker:
     def __init__(self, report: Callable[[Diagnostic], None]) -> None:
         self.report = report
+        self.unresolved: set[tuple[str, str]] = set()
 
     def _error(self, code: str, message: str, span: ast.Span, hint: str | None = None) -> None:
         self.report(error(code, message, span, hint))
@@ -102,7 +109,17 @@ class DeclarationChecker:
             [s for i in items if isinstance(i, ast.PolicyDecl) for s in i.statements]
         )
         modes = self._modes([i for i in items if isinstance(i, ast.ModeDecl)])
-        return Declared(events, external, traits, channels, teams, contacts, policy, modes)
+        return Declared(
+            events,
+            external,
+            traits,
+            channels,
+            teams,
+            contacts,
+            policy,
+            modes,
+            frozenset(self.unresolved),
+        )
 
     # -- events and traits -----------------------------------------------------------------
 
@@ -134,7 +151,9 @@ class DeclarationChecker:
                     )
                     continue
                 schema = self._field(field)
-                if schema is not None:
+                if schema is None:
+                    self.unresolved.add((name, field.name.value))
+                else:
                     fields[schema.name] = schema
             external = str(decl.external_name.value) if decl.external_name else None
             events[name] = p.EventSchema(name, external, fields, decl.name.span)
@@ -158,14 +177,16 @@ class DeclarationChecker:
                 first[name] = field
                 schema = self._field(field)
                 if schema is None:
+                    self.unresolved.add(("customer", name))
                     continue
                 implicit = IMPLICIT_TRAITS.get(name)
                 if implicit is not None and schema.type != implicit.type:
                     self._error(
-                        BAD_DEFAULT,
-                        f"trait '{name}' is built in as "
-                        f"{implicit.type}; it cannot be {schema.type}",
+                        CONFLICT,
+                        f"the built-in trait '{name}' is {describe(implicit.type)}; "
+                        f"it cannot be redeclared as {describe(schema.type)}",
                         field.type.span,
+                        f"restate it as {implicit.type}, or call your trait otherwise",
                     )
                     continue
                 traits[name] = schema
@@ -173,8 +194,9 @@ class DeclarationChecker:
 
     def _type(self, written: ast.TypeExpr) -> Type | None:
         if isinstance(written, ast.EnumType):
-            if len(set(written.values)) != len(written.values):
-                self._error(BAD_VALUE, "an enum lists a value twice", written.span)
+            twice = sorted({v for v in written.values if written.values.count(v) > 1})
+            if twice:
+                self._error(BAD_VALUE, f'an enum lists "{twice[0]}" twice', written.span)
                 return None
             return EnumType(written.values)
         if isinstance(written, ast.ListType):
@@ -197,6 +219,8 @@ class DeclarationChecker:
         return found
 
     def _field(self, field: ast.FieldDecl) -> p.FieldSchema | None:
+        """The field's schema; None when its type is unknown. A field whose default is wrong
+        keeps its type (and no default), so rules reading it are still checked."""
         t = self._type(field.type)
         if t is None:
             return None
@@ -205,29 +229,30 @@ class DeclarationChecker:
             return p.FieldSchema(field.name.value, t, None, False, field.name.span)
         value = self._default_value(default, t)
         if value is _INVALID:
-            return None
+            return p.FieldSchema(field.name.value, t, None, False, field.name.span)
         return p.FieldSchema(field.name.value, t, value, True, field.name.span)
 
-    def _default_value(self, default: ast.Literal | ast.ListLiteral, t: Type) -> object:
+    def _default_value(
+        self, default: ast.Literal | ast.ListLiteral, t: Type, list_type: Type | None = None
+    ) -> object:
+        """The Python value of a default of type `t`; `list_type` when it is a list's item."""
         if isinstance(default, ast.ListLiteral):
-            items = [
-                self._default_value(item, t.element) if isinstance(t, ListType) else _INVALID
-                for item in default.items
-            ]
-            if not isinstance(t, ListType) or _INVALID in items:
-                if not isinstance(t, ListType):
-                    self._error(
-                        BAD_DEFAULT,
-                        f"the default is a list, but the field is {describe(t)}",
-                        default.span,
-                    )
+            if not isinstance(t, ListType):
+                self._error(
+                    BAD_DEFAULT,
+                    f"the default is a list, but the field is {describe(t)}",
+                    default.span,
+                )
                 return _INVALID
-            return tuple(items)
+            items = [self._default_value(item, t.element, t) for item in default.items]
+            return _INVALID if _INVALID in items else tuple(items)
         value_type = LITERAL_TYPES[default.kind]
-        if not assignable(value_type, t) or default.kind == "percent":
+        if not assignable(value_type, t):
+            what = "the default" if list_type is None else "a list item"
+            field = describe(t) if list_type is None else describe(list_type)
             self._error(
                 BAD_DEFAULT,
-                f"the default is {describe(value_type)}, but the field is {describe(t)}",
+                f"{what} is {describe(value_type)}, but the field is {field}",
                 default.span,
             )
             return _INVALID
@@ -239,6 +264,9 @@ class DeclarationChecker:
                 did_you_mean(str(default.value), t.values),
             )
             return _INVALID
+        if default.kind == "percent":
+            assert isinstance(default.value, int | float)
+            return default.value / 100  # as in expressions: 5% is 0.05
         return default.value
 
     # -- contacts --------------------------------------------------------------------------
@@ -264,6 +292,8 @@ class DeclarationChecker:
                     )
                 continue
             first[name] = decl
+            # Kept even when wrong (with what is right in it), so that sends of it are
+            # checked without a second "unknown survey" error.
             if not decl.channels:
                 self._error(
                     NO_CHANNELS,
@@ -271,19 +301,12 @@ class DeclarationChecker:
                     decl.name.span,
                     f"add 'channels: email' (or others) inside {decl.kind} {name} {{ }}",
                 )
-                continue
-            ok = all([self._channel(c) for c in decl.channels])
+            channels = tuple(c.value for c in decl.channels or () if self._channel(c))
+            cooldown = decl.cooldown.seconds if decl.cooldown else None
             if decl.cooldown is not None and decl.cooldown.seconds <= 0:
                 self._error(BAD_VALUE, "a cooldown must be longer than 0", decl.cooldown.span)
-                ok = False
-            if ok:
-                contacts[name] = p.ContactSchema(
-                    decl.kind,
-                    name,
-                    tuple(c.value for c in decl.channels),
-                    decl.cooldown.seconds if decl.cooldown else None,
-                    decl.name.span,
-                )
+                cooldown = None
+            contacts[name] = p.ContactSchema(decl.kind, name, channels, cooldown, decl.name.span)
         return dict(sorted(contacts.items()))
 
     def _channel(self, name: ast.Name) -> bool:

@@ -22,6 +22,7 @@ from fbdsl.compiler.types import (
     INT,
     LITERAL_TYPES,
     NUMBER,
+    TIME,
     EnumType,
     ListType,
     Type,
@@ -68,6 +69,16 @@ class Symbols:
     traits: Mapping[str, p.FieldSchema]
     channels: tuple[str, ...]
     contacts: Mapping[str, p.ContactSchema]
+    # (event or "customer", field) declared with an unknown type: already reported, so a
+    # reference to one is an error without a second message
+    unresolved: frozenset[tuple[str, str]] = frozenset()
+
+    def channel_hint(self, name: str) -> str:
+        """What to suggest for an unknown channel."""
+        return (
+            did_you_mean(name, self.channels)
+            or "declare it with 'channel NAME' or import \"std/channels\""
+        )
 
 
 class ExpressionChecker:
@@ -120,18 +131,20 @@ class ExpressionChecker:
             )
         return schema
 
-    def _field_type(self, event: str, field: ast.Name) -> Type | None:
+    def _field_type(self, event: str, field: ast.Name, hint: str | None = None) -> Type | None:
         schema = self.symbols.events.get(event)
         if schema is None:
             return None
         found = schema.fields.get(field.value)
         if found is None:
+            if (event, field.value) in self.symbols.unresolved:
+                return None
             self.report(
                 error(
                     UNKNOWN_FIELD,
                     f"{event} has no field '{field.value}'",
                     field.span,
-                    did_you_mean(field.value, schema.fields),
+                    hint or did_you_mean(field.value, schema.fields),
                 )
             )
             return None
@@ -140,7 +153,18 @@ class ExpressionChecker:
     def _NameRef(self, expr: ast.NameRef, scope: Scope) -> p.TExpr | None:
         name = expr.name
         if scope.subject is not None:
-            t = self._field_type(scope.subject, name)
+            hint = None
+            owners = [
+                t
+                for t in scope.triggers
+                if t in self.symbols.events and name.value in self.symbols.events[t].fields
+            ]
+            if len(scope.triggers) == 1 and owners and scope.subject not in scope.triggers:
+                hint = (
+                    f"bare names here are fields of {scope.subject}; for the trigger's, "
+                    f"write {owners[0]}.{name.value}"
+                )
+            t = self._field_type(scope.subject, name, hint)
             return p.TField("subject", name.value, t, expr.span) if t is not None else None
         return self._trigger_field(name, scope, expr.span)
 
@@ -149,6 +173,8 @@ class ExpressionChecker:
         if not events:
             return None
         having = [e for e in events if name.value in e.fields]
+        if any((e.name, name.value) in self.symbols.unresolved for e in events):
+            return None
         if not having:
             self._field_type(events[0].name, name)  # reports the unknown field
             return None
@@ -224,6 +250,8 @@ class ExpressionChecker:
     def _TraitRef(self, expr: ast.TraitRef, scope: Scope) -> p.TExpr | None:
         trait = self.symbols.traits.get(expr.trait.value)
         if trait is None:
+            if ("customer", expr.trait.value) in self.symbols.unresolved:
+                return None
             self.report(
                 error(
                     UNKNOWN_TRAIT,
@@ -261,7 +289,7 @@ class ExpressionChecker:
                     UNKNOWN_CHANNEL,
                     f"unknown channel '{channel.value}'",
                     channel.span,
-                    did_you_mean(channel.value, self.symbols.channels),
+                    self.symbols.channel_hint(channel.value),
                 )
             )
             return None
@@ -372,19 +400,8 @@ class ExpressionChecker:
     def _comparable(self, expr: ast.Compare, left: p.TExpr, right: p.TExpr) -> bool:
         lt, rt = left.type, right.type
         for side, other, other_ast in ((left, right, expr.right), (right, left, expr.left)):
-            if (
-                side.type == DURATION
-                and other.type in (INT, NUMBER)
-                and isinstance(other_ast, ast.Literal)
-            ):
-                self.report(
-                    error(
-                        DURATION_EXPECTED,
-                        f"'{other_ast.text}' is a number, but a duration is expected here",
-                        other_ast.span,
-                        f"give it a unit: '{other_ast.text}d', '{other_ast.text}h'...",
-                    )
-                )
+            if side.type == DURATION and _bare_number(other_ast):
+                self._duration_expected(other_ast)
                 return False
             if (
                 isinstance(side.type, EnumType)
@@ -419,6 +436,19 @@ class ExpressionChecker:
         )
         return False
 
+    def _duration_expected(self, literal: ast.Expr) -> None:
+        assert isinstance(literal, ast.Literal)
+        self.report(
+            error(
+                DURATION_EXPECTED,
+                f"'{literal.text}' is a number, but a duration is expected here",
+                literal.span,
+                f"give it a unit: '{literal.text}d', '{literal.text}h'..."
+                if literal.kind == "int"
+                else "durations are whole numbers with a unit: '36h', '1d12h'...",
+            )
+        )
+
     def _enum_member(self, enum: EnumType, value: str, literal: ast.Expr) -> bool:
         if value in enum.values:
             return True
@@ -447,7 +477,8 @@ class ExpressionChecker:
                 self.report(
                     error(
                         TYPE_MISMATCH,
-                        f"{describe(value.type)} cannot be in a list holding {describe(item_type)}",
+                        f"this item is {describe(item_type)}, but the value looked for is "
+                        f"{describe(value.type)}",
                         item.span,
                     )
                 )
@@ -483,6 +514,11 @@ class ExpressionChecker:
             return None
         left, right = operands
         result = arithmetic_result(expr.op, left.type, right.type)
+        if result is None and expr.op in "+-":
+            for side, other_ast in ((left, expr.right), (right, expr.left)):
+                if side.type in (DURATION, TIME) and _bare_number(other_ast):
+                    self._duration_expected(other_ast)
+                    return None
         if result is None:
             self.report(
                 error(
@@ -544,3 +580,8 @@ class ExpressionChecker:
             return None
         values = tuple(i.value for i in items if isinstance(i, p.TConst))
         return p.TConst(values, ListType(element), expr.span)
+
+
+def _bare_number(expr: ast.Expr) -> bool:
+    """A number literal written without a unit (`30`, `2.5`; not `25%`)."""
+    return isinstance(expr, ast.Literal) and expr.kind in ("int", "number")

@@ -54,7 +54,13 @@ def _check(files: Sequence[ast.SourceFile]) -> CheckResult:
     diagnostics: list[Diagnostic] = []
     declarations = DeclarationChecker(diagnostics.append)
     declared = declarations.run(files)
-    symbols = Symbols(declared.events, declared.traits, declared.channels, declared.contacts)
+    symbols = Symbols(
+        declared.events,
+        declared.traits,
+        declared.channels,
+        declared.contacts,
+        declared.unresolved,
+    )
     rules = RuleChecker(symbols, declared, diagnostics.append).run(files)
     for cycle_error in find_cycles(rules):
         diagnostics.append(cycle_error)
@@ -146,6 +152,15 @@ class RuleChecker:
         ok = ok and sample is not None and holdout is not None and mode_ok
 
         triggers = tuple(t.value for t in decl.trigger.events)
+        for position, event in enumerate(decl.trigger.events):
+            if event.value in triggers[:position]:
+                self._error(
+                    DUPLICATE_OPTION,
+                    f"'{event.value}' is named twice after 'when'",
+                    event.span,
+                    "keep one: the rule would run twice for each such event",
+                )
+                ok = False
         known = [t for t in decl.trigger.events if self._event_exists(t)]
         condition: p.TExpr | None = None
         if len(known) == len(triggers) and decl.trigger.condition is not None:
@@ -246,12 +261,14 @@ class RuleChecker:
         if contact is None or contact.kind != action.kind:
             code = UNKNOWN_SURVEY if action.kind == "survey" else UNKNOWN_MESSAGE
             same_kind = [c.name for c in self.symbols.contacts.values() if c.kind == action.kind]
+            message = f"unknown {action.kind} '{target}'"
             hint = did_you_mean(target, same_kind)
             if contact is not None:
-                hint = f"'{target}' is a {contact.kind}: write send {contact.kind} \"{target}\""
+                message = f"'{target}' is a {contact.kind}, not a {action.kind}"
+                hint = f'write send {contact.kind} "{target}"'
             elif hint is None:
                 hint = f"declare it with '{action.kind} {target} {{ channels: ... }}'"
-            self._error(code, f"unknown {action.kind} '{target}'", action.target.span, hint)
+            self._error(code, message, action.target.span, hint)
             return None
         for channel in action.via:
             if channel.value not in self.symbols.channels:
@@ -259,10 +276,10 @@ class RuleChecker:
                     UNKNOWN_CHANNEL,
                     f"unknown channel '{channel.value}'",
                     channel.span,
-                    did_you_mean(channel.value, self.symbols.channels),
+                    self.symbols.channel_hint(channel.value),
                 )
                 ok = False
-            elif channel.value not in contact.channels:
+            elif contact.channels and channel.value not in contact.channels:
                 self._error(
                     CHANNEL_NOT_ALLOWED,
                     f"{contact.kind} {target} does not allow channel '{channel.value}'",

@@ -4,74 +4,132 @@ fbdsl reports its own decisions back into the customer's stream as events (decla
 `import "std/fbdsl"`): `survey_sent`, `message_sent`, `task_created`, `customer_tagged`,
 `customer_untagged`. A rule triggered by one of them whose actions (directly, or through
 other rules) cause it again would loop. An edge is left out when the triggered rule's
-condition pins a field (`tag == "vip"`, `survey in ["nps"]`) to values the action never
-produces, so `when customer_tagged where tag == "vip" then tag "vip_welcomed"` is fine.
+condition (its top-level `and` terms) rules out the values the action produces: it pins a
+field (`tag == "vip"`, `survey in ["nps"]`, `tag == "a" or tag == "b"`) to other values, or
+excludes them (`tag != "vip"`, `rule_name not in [...]`). So `when customer_tagged where
+tag == "vip" then tag "vip_welcomed"` is fine.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+
+import attrs
 
 from fbdsl.compiler import program as p
 from fbdsl.compiler.diagnostics import Diagnostic, error
 
 CYCLE = "FB060"
+FBDSL_EVENTS = frozenset(
+    {"survey_sent", "message_sent", "task_created", "customer_tagged", "customer_untagged"}
+)
 
 
-def caused_events(action: p.CheckedAction) -> tuple[str, dict[str, str]]:
+def caused_events(rule: p.CheckedRule, action: p.CheckedAction) -> tuple[str, dict[str, str]]:
     """The fbdsl event an action causes, with the field values it is known to carry."""
+    values = {"rule_name": rule.name}
     if isinstance(action, p.CheckedSend):
         event = "survey_sent" if action.kind == "survey" else "message_sent"
-        return event, {action.kind: action.target}
+        return event, {**values, action.kind: action.target}
     if isinstance(action, p.CheckedTask):
-        return "task_created", {"task": action.task, "team": action.team}
-    return ("customer_untagged" if action.remove else "customer_tagged"), {"tag": action.tag}
+        return "task_created", {**values, "task": action.task, "team": action.team}
+    event = "customer_untagged" if action.remove else "customer_tagged"
+    return event, {**values, "tag": action.tag}
 
 
-def _pinned_values(condition: p.TExpr | None) -> dict[str, set[object]]:
-    """Trigger fields the condition requires to be one of some constants (top-level `and`)."""
-    pinned: dict[str, set[object]] = {}
-    conjuncts = (
-        condition.operands
-        if isinstance(condition, p.TBool) and condition.op == "and"
-        else (condition,)
-        if condition is not None
-        else ()
-    )
+@attrs.frozen
+class FieldConstraint:
+    """What a condition requires of one trigger field: one of `allowed` (None: any value),
+    none of `excluded`."""
+
+    allowed: frozenset[object] | None = None
+    excluded: frozenset[object] = frozenset()
+
+    def admits(self, value: object) -> bool:
+        return (self.allowed is None or value in self.allowed) and value not in self.excluded
+
+    def narrowed(
+        self, allowed: Iterable[object] | None = None, excluded: Iterable[object] = ()
+    ) -> FieldConstraint:
+        """This constraint and another one (`allowed` None: any value)."""
+        together = self.allowed
+        if allowed is not None:
+            allow = frozenset(allowed)
+            together = allow if together is None else together & allow
+        return FieldConstraint(together, self.excluded | frozenset(excluded))
+
+
+def _trigger_field(expr: p.TExpr) -> str | None:
+    return expr.name if isinstance(expr, p.TField) and expr.scope == "trigger" else None
+
+
+def _pins(term: p.TExpr) -> tuple[str, set[object]] | None:
+    """(field, values) when `term` holds exactly when a trigger field is one of the values:
+    `f == "a"`, `f in ["a", "b"]`, or an `or` of such terms about one field."""
+    if isinstance(term, p.TCompare) and term.op == "==":
+        for side, other in ((term.left, term.right), (term.right, term.left)):
+            field = _trigger_field(side)
+            if field is not None and isinstance(other, p.TConst):
+                return field, {other.value}
+    elif isinstance(term, p.TIn) and not term.negated:
+        field = _trigger_field(term.value)
+        if field is not None:
+            return field, set(term.options)
+    elif isinstance(term, p.TBool) and term.op == "or":
+        parts = [_pins(operand) for operand in term.operands]
+        fields = {part[0] for part in parts if part is not None}
+        if None not in parts and len(fields) == 1:
+            return fields.pop(), {v for part in parts if part is not None for v in part[1]}
+    return None
+
+
+def _excludes(term: p.TExpr) -> tuple[str, set[object]] | None:
+    """(field, values) when `term` rules those values of a trigger field out: `f != "a"`,
+    `f not in ["a", "b"]`."""
+    if isinstance(term, p.TCompare) and term.op == "!=":
+        for side, other in ((term.left, term.right), (term.right, term.left)):
+            field = _trigger_field(side)
+            if field is not None and isinstance(other, p.TConst):
+                return field, {other.value}
+    elif isinstance(term, p.TIn) and term.negated:
+        field = _trigger_field(term.value)
+        if field is not None:
+            return field, set(term.options)
+    return None
+
+
+def field_constraints(condition: p.TExpr | None) -> dict[str, FieldConstraint]:
+    """What the top-level `and` terms of a condition require of trigger fields."""
+    if condition is None:
+        return {}
+    is_and = isinstance(condition, p.TBool) and condition.op == "and"
+    conjuncts = condition.operands if isinstance(condition, p.TBool) and is_and else (condition,)
+    constraints: dict[str, FieldConstraint] = {}
     for term in conjuncts:
-        if isinstance(term, p.TCompare) and term.op == "==":
-            for field, const in ((term.left, term.right), (term.right, term.left)):
-                if (
-                    isinstance(field, p.TField)
-                    and field.scope == "trigger"
-                    and isinstance(const, p.TConst)
-                ):
-                    pinned.setdefault(field.name, set()).add(const.value)
-        elif isinstance(term, p.TIn) and not term.negated and isinstance(term.value, p.TField):
-            pinned.setdefault(term.value.name, set()).update(term.options)
-    return pinned
+        pinned = _pins(term)
+        if pinned is not None:
+            field, values = pinned
+            constraints[field] = constraints.get(field, FieldConstraint()).narrowed(values)
+        excluded = _excludes(term)
+        if excluded is not None:
+            field, values = excluded
+            constraints[field] = constraints.get(field, FieldConstraint()).narrowed(excluded=values)
+    return constraints
 
 
 def find_cycles(rules: Sequence[p.CheckedRule]) -> list[Diagnostic]:
     """One error per cycle (strongly connected component), at its first rule."""
-    fbdsl_events = {
-        "survey_sent",
-        "message_sent",
-        "task_created",
-        "customer_tagged",
-        "customer_untagged",
-    }
-    listeners: dict[str, list[tuple[p.CheckedRule, dict[str, set[object]]]]] = {}
+    listeners: dict[str, list[tuple[p.CheckedRule, dict[str, FieldConstraint]]]] = {}
     for rule in rules:
-        for event in set(rule.triggers) & fbdsl_events:
-            listeners.setdefault(event, []).append((rule, _pinned_values(rule.condition)))
+        for event in sorted(set(rule.triggers) & FBDSL_EVENTS):
+            listeners.setdefault(event, []).append((rule, field_constraints(rule.condition)))
     edges: dict[int, list[int]] = {}
     for source in rules:
         targets: set[int] = set()
         for action in source.actions:
-            event, values = caused_events(action)
-            for target, pinned in listeners.get(event, ()):
-                if all(values[f] in allowed for f, allowed in pinned.items() if f in values):
+            event, values = caused_events(source, action)
+            for target, constraints in listeners.get(event, ()):
+                if all(c.admits(values[f]) for f, c in constraints.items() if f in values):
                     targets.add(target.index)
         edges[source.index] = sorted(targets)
     by_index = {rule.index: rule for rule in rules}
@@ -80,14 +138,19 @@ def find_cycles(rules: Sequence[p.CheckedRule]) -> list[Diagnostic]:
         first = by_index[min(component)]
         if len(component) == 1 and first.index not in edges[first.index]:
             continue
-        names = [by_index[i].name for i in sorted(component)]
-        if len(names) == 1:
+        path = _cycle_through(first.index, edges, set(component))
+        if len(path) == 1:
             message = (
                 f"rule '{first.name}' triggers on {', '.join(first.triggers)}, "
                 "which its own actions cause: it would trigger itself forever"
             )
         else:
-            message = f"rules {' -> '.join(names + names[:1])} trigger each other in a cycle"
+            names = [by_index[i].name for i in [*path, path[0]]]
+            message = f"rules {' -> '.join(names)} trigger each other in a cycle"
+            others = sorted(set(component) - set(path))
+            if others:
+                also = ", ".join(by_index[i].name for i in others)
+                message += f" (and with it: {also})"
         diagnostics.append(
             error(
                 CYCLE,
@@ -97,6 +160,29 @@ def find_cycles(rules: Sequence[p.CheckedRule]) -> list[Diagnostic]:
             )
         )
     return diagnostics
+
+
+def _cycle_through(start: int, edges: dict[int, list[int]], members: set[int]) -> list[int]:
+    """A shortest cycle from `start` back to it inside one component (each rule causes the
+    next): breadth-first, so the path printed is one that really exists."""
+    if start in edges[start] and len(members) == 1:
+        return [start]
+    came_from: dict[int, int] = {}
+    frontier = [start]
+    while frontier:
+        following: list[int] = []
+        for node in frontier:
+            for child in edges[node]:
+                if child == start and node != start:
+                    path = [node]
+                    while path[-1] != start:
+                        path.append(came_from[path[-1]])
+                    return path[::-1]
+                if child in members and child not in came_from:
+                    came_from[child] = node
+                    following.append(child)
+        frontier = following
+    raise AssertionError("a strongly connected component has a cycle through each member")
 
 
 def _strongly_connected(edges: dict[int, list[int]]) -> list[list[int]]:

@@ -82,14 +82,26 @@ class _Loader:
         self.seen.add(key)
         shown = display_path(path)
         try:
-            text = path.read_text("utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            data = path.read_bytes()
+            text = data.decode("utf-8")
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
             self.diagnostics.append(
                 error(
                     UNREADABLE_FILE,
                     f"cannot read {shown}: {reason}",
                     ast.Span(shown, 1, 1, 1, 1, 0, 0),
+                )
+            )
+            return
+        except UnicodeDecodeError as exc:
+            self.sources.add(shown, data.decode("utf-8", "replace"))  # to quote the line
+            self.diagnostics.append(
+                error(
+                    UNREADABLE_FILE,
+                    f"cannot read {shown}: it is not UTF-8 (byte 0x{data[exc.start]:02x})",
+                    _byte_span(shown, data, exc.start),
+                    "fbdsl reads UTF-8 only: save the file as UTF-8",
                 )
             )
             return
@@ -150,6 +162,14 @@ class _Loader:
             )
             return
         self.load_path(path)
+
+
+def _byte_span(shown: str, data: bytes, offset: int) -> ast.Span:
+    """The span of the byte at `offset` of an undecodable file (column in characters)."""
+    line_start = data.rfind(b"\n", 0, offset) + 1
+    line = data.count(b"\n", 0, offset) + 1
+    column = len(data[line_start:offset].decode("utf-8", "replace")) + 1
+    return ast.Span(shown, line, column, line, column + 1, offset, offset + 1)
 
 
 def load_rule_set(paths: Sequence[Path]) -> LoadedRuleSet:
