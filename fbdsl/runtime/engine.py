@@ -110,7 +110,8 @@ class Engine:
         }
         self.counters = Counters()
         self.clock = -INFINITY
-        self.queue = TimerQueue()
+        ranked = sorted(graph.rules, key=lambda rule: (-rule.priority, rule.index))
+        self.queue = TimerQueue({rule.index: rank for rank, rule in enumerate(ranked)})
         for data in ledger.timers():
             timer = Timer.from_json(data)
             if timer.rule in self.rules:

@@ -1,6 +1,7 @@
 """Event-time timers: delayed sends (`after`), absence windows (`no E within D`) and sends
 deferred by quiet hours. They fire in (time, rule order, customer) order when the stream's
-clock passes them, and live in the ledger so that a resumed run picks them up.
+clock passes them, rule order being arbitration order (priority, then file order), and live
+in the ledger so that a resumed run picks them up.
 """
 
 from __future__ import annotations
@@ -43,9 +44,6 @@ class Timer:
     action: int  # the send's index among the rule's actions (-1 for an absence)
     trigger: Trigger
 
-    def key(self) -> tuple[float, int, str, int, str]:
-        return (self.due, self.rule, self.customer_id, self.action, self.id)
-
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
@@ -70,11 +68,18 @@ class Timer:
         )
 
 
-class TimerQueue:
-    """A heap with lazy deletion, plus an index of each customer's pending timers."""
+TimerKey = tuple[float, int, str, int, str]
 
-    def __init__(self) -> None:
-        self._heap: list[tuple[tuple[float, int, str, int, str], Timer]] = []
+
+class TimerQueue:
+    """A heap with lazy deletion, plus an index of each customer's pending timers.
+
+    `rank` gives each rule index its place in arbitration order, so that timers due at the
+    same time fire in the order their rules would be decided for one event."""
+
+    def __init__(self, rank: dict[int, int]) -> None:
+        self.rank = rank
+        self._heap: list[tuple[TimerKey, Timer]] = []
         self.pending: dict[str, Timer] = {}
         self.by_customer: dict[str, set[str]] = {}
 
@@ -87,8 +92,12 @@ class TimerQueue:
             return False
         self.pending[timer.id] = timer
         self.by_customer.setdefault(timer.customer_id, set()).add(timer.id)
-        heapq.heappush(self._heap, (timer.key(), timer))
+        heapq.heappush(self._heap, (self.key(timer), timer))
         return True
+
+    def key(self, timer: Timer) -> TimerKey:
+        rank = self.rank.get(timer.rule, timer.rule)
+        return (timer.due, rank, timer.customer_id, timer.action, timer.id)
 
     def remove(self, timer: Timer) -> None:
         if self.pending.pop(timer.id, None) is not None:
@@ -101,7 +110,7 @@ class TimerQueue:
         ids = self.by_customer.get(customer_id)
         if not ids:
             return []
-        return sorted((self.pending[i] for i in ids), key=Timer.key)
+        return sorted((self.pending[i] for i in ids), key=self.key)
 
     def pop_due(self, until: float, inclusive: bool) -> Timer | None:
         """The next pending timer due before `until` (or at it, if inclusive)."""

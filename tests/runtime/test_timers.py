@@ -198,3 +198,21 @@ def test_window_ends_are_inclusive_for_absence_and_unless() -> None:
         ("r", "c1", "send_survey", None, "cancelled"),
         ("r", "c2", "send_survey", "email", "sent"),
     ]
+
+
+def test_timers_due_together_fire_in_arbitration_order() -> None:
+    graph = graph_of(
+        BASE
+        + """
+survey sms_survey { channels: sms }
+policy { limit 1 contact per 7d }
+rule low when cart_updated and no order_completed within 1h then send survey "cart_exit"
+rule high priority 5 when cart_updated and no order_completed within 1h
+then send survey "sms_survey"
+"""
+    )
+    events = [event("cart_updated", "c1", "2026-01-01T10:00:00Z", "e1", cart_id="k")]
+    assert brief(run(graph, events, flush=True)[0]) == [
+        ("high", "c1", "send_survey", "sms", "sent"),
+        ("low", "c1", "send_survey", None, "suppressed"),
+    ]
