@@ -45,3 +45,20 @@ def test_durations_combine_units() -> None:
     assert isinstance(survey, ast.ContactDecl)
     assert survey.cooldown is not None
     assert survey.cooldown.seconds == 36 * 3600
+
+
+def test_nodes_with_options_span_from_their_keyword_to_their_last_option() -> None:
+    text = (
+        "survey s { channels: email  cooldown: 1d }\n"
+        'when a then send survey "s" via email after 2h and create task "x" for t due 1h\n'
+    )
+    result = parse_source(text, "options.fbdsl")
+    assert result.source is not None
+    survey, rule = result.source.items
+    assert isinstance(rule, ast.RuleDecl)
+    spanned = [text[n.span.start : n.span.end] for n in (survey, *rule.actions)]
+    assert spanned == [
+        "survey s { channels: email  cooldown: 1d }",
+        'send survey "s" via email after 2h',
+        'create task "x" for t due 1h',
+    ]

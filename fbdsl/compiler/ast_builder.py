@@ -247,24 +247,25 @@ class AstBuilder(Transformer[Token, list[ast.Decl]]):
     def contact_decl(self, span: ast.Span, children: list[Any]) -> ast.ContactDecl:
         """contact_decl: ("survey" | "message") NAME "{" contact_option* "}" """
         kind, name, *options = children
-        channels: tuple[ast.Name, ...] | None = None
-        cooldown: ast.Duration | None = None
-        for option_kind, value, span in options:
-            if option_kind == "channels":
-                if channels is not None:
-                    self._duplicate_option("channels", span)
-                channels = value
-            else:
-                if cooldown is not None:
-                    self._duplicate_option("cooldown", span)
-                cooldown = value
-        return ast.ContactDecl(str(kind), self._name(name), channels, cooldown, span)
+        given = self._options(options)
+        return ast.ContactDecl(
+            str(kind), self._name(name), given.get("channels"), given.get("cooldown"), span
+        )
 
     def channels_option(self, span: ast.Span, children: list[Any]) -> tuple[str, Any, ast.Span]:
         return ("channels", children[0], span)
 
     def cooldown_option(self, span: ast.Span, children: list[Token]) -> tuple[str, Any, ast.Span]:
         return ("cooldown", self._duration(children[0]), span)
+
+    def _options(self, options: list[tuple[str, Any, ast.Span]]) -> dict[str, Any]:
+        """The value of each option by keyword; one given twice is reported (the last wins)."""
+        given: dict[str, Any] = {}
+        for keyword, value, option_span in options:
+            if keyword in given:
+                self._duplicate_option(keyword, option_span)
+            given[keyword] = value
+        return given
 
     def _duplicate_option(self, keyword: str, span: ast.Span) -> None:
         hint = "keep one of them"
@@ -326,7 +327,6 @@ class AstBuilder(Transformer[Token, list[ast.Decl]]):
         assert number is not None
         value = -int(number) if minus is not None else int(number)
         text = f"-{number}" if minus is not None else str(number)
-        span = span
         start_token = minus if minus is not None else number
         literal_span = _join(self.path, self._tok(start_token), self._tok(number))
         return ast.RuleOption("priority", ast.Literal("int", value, text, literal_span), span)
@@ -351,21 +351,15 @@ class AstBuilder(Transformer[Token, list[ast.Decl]]):
     def send_action(self, span: ast.Span, children: list[Any]) -> ast.SendAction:
         """send_action: "send" ("survey" | "message") STRING send_option*"""
         kind, target, *options = children
-        via: tuple[ast.Name, ...] = ()
-        after: ast.Duration | None = None
-        unless: ast.Unless | None = None
-        seen: set[str] = set()
-        for option_kind, value, span in options:
-            if option_kind in seen:
-                self._duplicate_option(option_kind, span)
-            seen.add(option_kind)
-            if option_kind == "via":
-                via = value
-            elif option_kind == "after":
-                after = value
-            else:
-                unless = value
-        return ast.SendAction(str(kind), self._string(target), via, after, unless, span)
+        given = self._options(options)
+        return ast.SendAction(
+            str(kind),
+            self._string(target),
+            given.get("via", ()),
+            given.get("after"),
+            given.get("unless"),
+            span,
+        )
 
     def via_option(self, span: ast.Span, children: list[Token]) -> tuple[str, Any, ast.Span]:
         return ("via", tuple(self._name(t) for t in children), span)
@@ -375,24 +369,15 @@ class AstBuilder(Transformer[Token, list[ast.Decl]]):
 
     def unless_option(self, span: ast.Span, children: list[Any]) -> tuple[str, Any, ast.Span]:
         event, where = children
-        span = span
         return ("unless", ast.Unless(self._name(event), where, span), span)
 
     def task_action(self, span: ast.Span, children: list[Any]) -> ast.TaskAction:
         """task_action: "create" "task" STRING "for" NAME task_option*"""
         task, team, *options = children
-        due: ast.Duration | None = None
-        notes: tuple[ast.Note, ...] = ()
-        seen: set[str] = set()
-        for option_kind, value, span in options:
-            if option_kind in seen:
-                self._duplicate_option(option_kind, span)
-            seen.add(option_kind)
-            if option_kind == "due":
-                due = value
-            else:
-                notes = value
-        return ast.TaskAction(self._string(task), self._name(team), due, notes, span)
+        given = self._options(options)
+        return ast.TaskAction(
+            self._string(task), self._name(team), given.get("due"), given.get("with", ()), span
+        )
 
     def due_option(self, span: ast.Span, children: list[Token]) -> tuple[str, Any, ast.Span]:
         return ("due", self._duration(children[0]), span)
