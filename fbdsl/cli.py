@@ -228,7 +228,7 @@ def run(
     from fbdsl.runtime import decisions as d
     from fbdsl.runtime.batch import DeadLetters, run_batch, summary_table
     from fbdsl.runtime.ledger import LedgerError, open_ledger
-    from fbdsl.runtime.sinks import FileSink, StreamSink
+    from fbdsl.runtime.sinks import FileSink, open_sink
 
     wanted = frozenset(d.STATUSES)
     if statuses:
@@ -261,7 +261,7 @@ def run(
     except LedgerError as exc:
         click.echo(f"Error: {exc}", err=True)
         sys.exit(EXIT_USAGE)
-    sink = StreamSink(sys.stdout.buffer) if out_path == "-" else FileSink(Path(out_path), ledger)
+    sink = open_sink(out_path, ledger, sys.stdout.buffer)
     dead = DeadLetters(dead_letter or dead_default)
     if isinstance(sink, FileSink) and sink.cut and not quiet:
         click.echo(

@@ -134,3 +134,8 @@ def test_graph_prints_json_dot_and_python(project: Path) -> None:
     assert dot.startswith("digraph fbdsl {") and '"rule:0" -> "policy";' in dot
     source = CliRunner().invoke(main, ["graph", rules, "--format", "python"]).stdout
     assert "def match_cart_abandoned(f, st, now, prev):" in source
+
+
+def test_decisions_to_a_device_are_streamed(project: Path) -> None:
+    code, printed, _ = invoke(project, "--ledger", ":memory:", "--out", "/dev/null")
+    assert code == 0 and printed == []

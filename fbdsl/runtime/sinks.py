@@ -18,10 +18,11 @@ from fbdsl.runtime.ledger import Ledger
 
 
 class StreamSink:
-    """Decisions to a binary stream; at least once across crashes."""
+    """Decisions to a binary stream; at least once across crashes. `owned`: close it."""
 
-    def __init__(self, stream: IO[bytes]) -> None:
+    def __init__(self, stream: IO[bytes], owned: bool = False) -> None:
         self.stream = stream
+        self.owned = owned
 
     def write(self, lines: list[bytes], ledger: Ledger) -> None:
         if lines:
@@ -30,6 +31,8 @@ class StreamSink:
 
     def close(self) -> None:
         self.stream.flush()
+        if self.owned:
+            self.stream.close()
 
 
 class FileSink:
@@ -57,3 +60,13 @@ class FileSink:
 
 
 Sink = StreamSink | FileSink
+
+
+def open_sink(target: str, ledger: Ledger, stdout: IO[bytes]) -> Sink:
+    """`-` for stdout; a device or a pipe (/dev/null, a FIFO) as a stream; else a file."""
+    if target == "-":
+        return StreamSink(stdout)
+    path = Path(target)
+    if path.exists() and not path.is_file():
+        return StreamSink(path.open("ab"), owned=True)
+    return FileSink(path, ledger)
