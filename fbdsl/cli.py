@@ -301,5 +301,11 @@ def run(
             click.echo(f"{report.rejected} rejected line(s) written to {dead.path}", err=True)
 
 
+from fbdsl.cli_review import fmt, lint  # noqa: E402  (the reviewer commands: cli_review.py)
+
+main.add_command(lint)
+main.add_command(fmt)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -20,26 +20,42 @@ NOTE = "note"
 
 
 @attrs.frozen(slots=True)
+class Related:
+    """Another place that explains a diagnostic (the other rule of a conflict, say)."""
+
+    message: str
+    span: Span
+
+    def to_json(self) -> dict[str, object]:
+        return {"message": self.message, "span": self.span.to_json()}
+
+
+@attrs.frozen(slots=True)
 class Diagnostic:
-    """One finding: a stable code, a one-line message, the exact span, an optional hint."""
+    """One finding: a stable code, a one-line message, the exact span, an optional hint, and
+    the other places that explain it (`related`, used by lint)."""
 
     code: str
     severity: str
     message: str
     span: Span
     hint: str | None = None
+    related: tuple[Related, ...] = ()
 
     def sort_key(self) -> tuple[str, int, int, str]:
         return (self.span.file, self.span.start, self.span.end, self.code)
 
     def to_json(self) -> dict[str, object]:
-        return {
+        document: dict[str, object] = {
             "code": self.code,
             "severity": self.severity,
             "message": self.message,
             "hint": self.hint,
             "span": self.span.to_json(),
         }
+        if self.related:
+            document["related"] = [r.to_json() for r in self.related]
+        return document
 
 
 def error(code: str, message: str, span: Span, hint: str | None = None) -> Diagnostic:
@@ -85,8 +101,13 @@ def render_text(diagnostic: Diagnostic, sources: SourceMap) -> str:
         out.append(f" {pad} | {' ' * start}{'^' * width}")
         if diagnostic.hint:
             out.append(f" {pad} = hint: {diagnostic.hint}")
-    elif diagnostic.hint:
-        out.append(f"  = hint: {diagnostic.hint}")
+    else:
+        pad = " "
+        if diagnostic.hint:
+            out.append(f"  = hint: {diagnostic.hint}")
+    for related in diagnostic.related:
+        where = f"{related.span.file}:{related.span.line}:{related.span.column}"
+        out.append(f" {pad} = note: {related.message}: {where}")
     return "\n".join(out)
 
 
