@@ -9,13 +9,35 @@ from __future__ import annotations
 
 import difflib
 import sys
+from collections.abc import Callable
+from functools import wraps
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
-from fbdsl.cli import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, _internal_errors_exit_2
-
 FORMATS = ("text", "json", "sarif", "github")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _internal_errors_exit_2(command: F) -> F:
+    """cli.py's guard (an unexpected exception is a bug: exit 2), looked up when the command
+    runs: cli.py imports this module at its end, so importing cli.py here at import time
+    would be circular under `python -m fbdsl.cli`."""
+
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from fbdsl.cli import _internal_errors_exit_2 as guard
+
+        return guard(command)(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _exit(findings: bool) -> None:
+    from fbdsl.cli import EXIT_FINDINGS, EXIT_OK
+
+    sys.exit(EXIT_FINDINGS if findings else EXIT_OK)
 
 
 def _codes(values: tuple[str, ...]) -> list[str]:
@@ -80,11 +102,13 @@ def lint(
             hint = did_you_mean(explain.upper(), REGISTRY) or "see fbdsl lint --list"
             raise click.UsageError(f"no lint code {explain!r}: {hint}")
         click.echo(rule.explain())
-        sys.exit(EXIT_OK)
+        _exit(False)
+        return
     if list_codes:
         for rule in rules:
-            click.echo(f"{rule.code}  {rule.name:<28} {rule.category:<7} {rule.severity:<8}")
-        sys.exit(EXIT_OK)
+            click.echo(f"{rule.code}  {rule.name:<28} {rule.category:<7} {rule.severity}")
+        _exit(False)
+        return
     if not paths:
         raise click.UsageError("give the rule sets to lint (files or folders)")
     try:
@@ -110,8 +134,7 @@ def lint(
     else:
         click.echo(out.render_text(report), nl=False)
     click.echo(out.summary_line(report), err=True)
-    failed = out.fails(report, fail_on or config.fail_on)
-    sys.exit(EXIT_FINDINGS if failed else EXIT_OK)
+    _exit(out.fails(report, fail_on or config.fail_on))
 
 
 @click.command()
@@ -139,9 +162,11 @@ def fmt(paths: tuple[Path, ...], check: bool, show_diff: bool) -> None:
             sources = SourceMap()
             sources.add("<stdin>", text)
             click.echo(render_all_text(result.diagnostics, sources), err=True)
-            sys.exit(EXIT_FINDINGS)
+            _exit(True)
+            return
         click.echo(result.text, nl=False)
-        sys.exit(EXIT_FINDINGS if check and result.text != text else EXIT_OK)
+        _exit(check and result.text != text)
+        return
     files: list[Path] = []
     for path in paths:
         if not path.exists():
@@ -187,8 +212,4 @@ def fmt(paths: tuple[Path, ...], check: bool, show_diff: bool) -> None:
     verb = "would be reformatted" if check or show_diff else "reformatted"
     unchanged = len(files) - changed - broken
     click.echo(f"{changed} file(s) {verb}, {unchanged} unchanged, {broken} not parsed", err=True)
-    failed = broken or ((check or show_diff) and changed)
-    sys.exit(EXIT_FINDINGS if failed else EXIT_OK)
-
-
-__all__ = ["EXIT_USAGE", "fmt", "lint"]
+    _exit(bool(broken or ((check or show_diff) and changed)))

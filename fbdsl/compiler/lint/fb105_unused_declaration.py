@@ -28,12 +28,14 @@ CODE = "FB105"
     "was meant to send the survey sends another one, or was deleted while its survey stayed. "
     "Declarations from the standard library are not reported.",
     bad="""
-survey cart_exit { channels: email }
+channel email
+survey cart_exit { channels: email  cooldown: 30d }
 survey cart_exit_v2 { channels: email }
 rule ask when cart_abandoned then send survey "cart_exit"
 """,
     good="""
-survey cart_exit { channels: email }
+channel email
+survey cart_exit { channels: email  cooldown: 30d }
 rule ask when cart_abandoned then send survey "cart_exit"
 """,
 )

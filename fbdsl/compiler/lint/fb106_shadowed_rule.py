@@ -33,13 +33,14 @@ CODE = "FB106"
     "other rule's, or the priorities are the wrong way round.",
     bad="""
 policy { limit 1 contact per 30d }
-rule any_order priority 10 when order_completed then send survey "csat"
-rule big_order when order_completed where total > 100 then send survey "nps"
+rule any_order priority 10 when order_completed then send survey "csat" via email
+rule big_order when order_completed where total > 100 then send survey "nps" via email
 """,
     good="""
 policy { limit 1 contact per 30d }
-rule big_order priority 10 when order_completed where total > 100 then send survey "nps"
-rule any_order when order_completed then send survey "csat"
+rule big_order priority 10 when order_completed where total > 100
+then send survey "nps" via email
+rule any_order when order_completed then send survey "csat" via email
 """,
 )
 def check(ctx: LintContext) -> Iterator[Finding]:
