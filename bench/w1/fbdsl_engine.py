@@ -1,0 +1,55 @@
+"""The fbdsl engine as a W1 contender: `fbdsl run` on bench/w1/rules.fbdsl, in this process.
+
+    python bench/w1/fbdsl_engine.py --events bench/data/w1.jsonl --out /tmp/engine.jsonl \
+        --ledger bench/data/w1-ledger.sqlite      # or --ledger :memory:
+
+Exactly what a user runs (`fbdsl run RULES --events FILE --ledger PATH --out FILE -q`),
+called in-process so that the measurement (wall time from before the rules are compiled to
+after the last decision is written and the ledger closed, and the peak RSS) covers the
+engine alone. An SQLite ledger file is removed first, so every run starts from an empty
+ledger, as the other contenders start from empty state.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from common import RULES_PATH, report  # bench/w1/common.py: its directory is on the path
+
+from fbdsl.cli import main as fbdsl_main
+
+
+def _fresh(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm", ".lock"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+def run() -> None:
+    parser = argparse.ArgumentParser(description="W1 contender: the fbdsl engine")
+    parser.add_argument("--events", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--ledger", required=True, help="an SQLite file, or :memory:")
+    args = parser.parse_args()
+    if args.ledger != ":memory:":
+        _fresh(Path(args.ledger))
+    args.out.unlink(missing_ok=True)  # `fbdsl run` appends to an existing decisions file
+    command = [
+        "run", str(RULES_PATH), "--events", str(args.events), "--ledger", args.ledger,
+        "--out", str(args.out), "--dead-letter", f"{args.out}.rejected.jsonl", "-q",
+    ]  # fmt: skip
+    started = time.perf_counter()
+    try:
+        fbdsl_main(command, standalone_mode=False)
+    except SystemExit as exc:  # click exits only on an error here
+        sys.exit(f"fbdsl run failed with exit code {exc.code}")
+    seconds = time.perf_counter() - started
+    decisions = sum(1 for _ in args.out.open("rb"))
+    name = "fbdsl (memory ledger)" if args.ledger == ":memory:" else "fbdsl (SQLite ledger)"
+    report(name, decisions, seconds)
+
+
+if __name__ == "__main__":
+    run()
