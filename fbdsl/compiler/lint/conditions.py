@@ -143,7 +143,7 @@ def negate(node: Formula) -> Formula:
         return ("const", not node[1])
     if kind == "atom":
         key, region = node[1], node[2]
-        domain = _domain_of_key(key)
+        domain = domain_of_subject(key)
         assert isinstance(region, r.NumberRegion | r.ValueRegion)
         return ("atom", key, domain.complement(region))
     children = node[1]
@@ -151,7 +151,7 @@ def negate(node: Formula) -> Formula:
     return ("or" if kind == "and" else "and", tuple(negate(c) for c in children))
 
 
-def _domain_of_key(key: object) -> r.Domain:
+def domain_of_subject(key: object) -> r.Domain:
     if isinstance(key, tuple):
         return r.BOOLEANS
     domain = domain_of(key)  # type: ignore[arg-type]
@@ -230,6 +230,46 @@ def top_level_atoms(node: Formula) -> Iterator[tuple[object, r.Region]]:
             region = term[2]
             assert isinstance(region, r.NumberRegion | r.ValueRegion)
             yield term[1], region
+
+
+def subjects(node: Formula) -> frozenset[object]:
+    """Every subject a formula has an atom about."""
+    if node[0] == "atom":
+        return frozenset((node[1],))
+    if node[0] == "const":
+        return frozenset()
+    return frozenset().union(*(subjects(child) for child in node[1]))  # type: ignore[union-attr]
+
+
+def hull(node: Formula) -> dict[object, r.Region]:
+    """For each subject the formula constrains on every path, a region that holds whenever
+    the formula does (an over-approximation: two formulas whose hulls are disjoint on one
+    subject can never hold together)."""
+    kind = node[0]
+    if kind == "atom":
+        region = node[2]
+        assert isinstance(region, r.NumberRegion | r.ValueRegion)
+        return {node[1]: region}
+    if kind == "const":
+        return {}
+    children = [hull(child) for child in node[1]]  # type: ignore[union-attr]
+    if kind == "and":
+        merged: dict[object, r.Region] = {}
+        for child in children:
+            for key, region in child.items():
+                current = merged.get(key)
+                merged[key] = region if current is None else current.intersect(region)
+        return merged
+    if not children:
+        return {}
+    common = set(children[0]).intersection(*children[1:])
+    united: dict[object, r.Region] = {}
+    for key in common:
+        region = children[0][key]
+        for child in children[1:]:
+            region = region.union(child[key])
+        united[key] = region
+    return united
 
 
 # ---- the facts FB102 and FB103 report ------------------------------------------------------

@@ -76,6 +76,21 @@ class LintContext:
         return self._formulas[rule.index]
 
     @cached_property
+    def _negations(self) -> dict[int, c.Formula]:
+        return {index: c.negate(f) for index, f in self._formulas.items()}
+
+    def negated_formula(self, rule: p.CheckedRule) -> c.Formula:
+        return self._negations[rule.index]
+
+    @cached_property
+    def _subjects(self) -> dict[int, frozenset[object]]:
+        return {index: c.subjects(f) for index, f in self._formulas.items()}
+
+    def subjects(self, rule: p.CheckedRule) -> frozenset[object]:
+        """Every subject the rule's condition reads."""
+        return self._subjects[rule.index]
+
+    @cached_property
     def condition_facts(self) -> list[tuple[p.CheckedRule, str, c.ConditionFact]]:
         """What FB102 and FB103 report: facts about each rule's condition and about every
         `where` clause about another event, as (rule, where it stands, fact)."""

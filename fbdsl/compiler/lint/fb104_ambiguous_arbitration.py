@@ -41,7 +41,7 @@ rule csat_after_order when order_completed where total > 20 then send survey "cs
 )
 def check(ctx: LintContext) -> Iterator[Finding]:
     candidates = [rule for rule in ctx.rules if rule.contacts and not ctx.absences(rule)]
-    summaries = {rule.index: _must(ctx.formula(rule)) for rule in candidates}
+    summaries = {rule.index: c.hull(ctx.formula(rule)) for rule in candidates}
     groups: dict[tuple[str, int], list[p.CheckedRule]] = {}
     for rule in candidates:
         for event in rule.triggers:
@@ -86,15 +86,6 @@ def _first_overlap(
 def _delay(rule: p.CheckedRule) -> int:
     """When the rule's first contact is decided, after the trigger."""
     return min(a.after or 0 for a in rule.actions if isinstance(a, p.CheckedSend))
-
-
-def _must(formula: c.Formula) -> dict[object, r.Region]:
-    """The region each subject must lie in for the formula to hold (its top-level atoms)."""
-    must: dict[object, r.Region] = {}
-    for subject, region in c.top_level_atoms(formula):
-        current = must.get(subject)
-        must[subject] = region if current is None else current.intersect(region)
-    return must
 
 
 def _disjoint(a: dict[object, r.Region], b: dict[object, r.Region]) -> bool:

@@ -94,6 +94,12 @@ def _shadows(ctx: LintContext, winner: p.CheckedRule, rule: p.CheckedRule) -> st
     for target in their_targets:
         if ctx.program.contacts[target].cooldown is not None and target not in my_targets:
             return None
+    # Subjects are independent: if `rule` never reads a subject `winner` must constrain,
+    # `rule` cannot imply `winner` (a cheap refutation before the search).
+    mine_read = ctx.subjects(rule)
+    for subject, region in c.top_level_atoms(ctx.formula(winner)):
+        if subject not in mine_read and not _everything(subject, region):
+            return None
     reasons = []
     for mode in ctx.modes_of(rule):
         reason = refused_after_contact(
@@ -103,8 +109,13 @@ def _shadows(ctx: LintContext, winner: p.CheckedRule, rule: p.CheckedRule) -> st
             return None
         reasons.append(reason)
     try:
-        if not c.implies([ctx.formula(rule)], ctx.formula(winner)):
+        if c.satisfiable([ctx.formula(rule), ctx.negated_formula(winner)]):
             return None
     except c.Unknown:
         return None
     return reasons[0]
+
+
+def _everything(subject: object, region: object) -> bool:
+    domain = c.domain_of_subject(subject)
+    return domain.is_everything(region)  # type: ignore[arg-type]
