@@ -91,8 +91,9 @@ class ActionRunner:
     ) -> None:
         self._decision(rule, index, trigger, state, now, None, d.SUPPRESSED, reason)
 
-    def cancelled(self, rule: CompiledRule, timer: Timer, now: float, reason: str) -> None:
-        state = self.engine.ledger.customer(timer.customer_id)
+    def cancelled(
+        self, rule: CompiledRule, timer: Timer, state: CustomerState, now: float, reason: str
+    ) -> None:
         self._decision(
             rule,
             timer.action,
@@ -200,11 +201,7 @@ class ActionRunner:
             timer_id = d.decision_id(
                 "quiet", rule.node.name, state.customer_id, trigger.id, index, now
             )
-            engine.schedule(
-                Timer(
-                    timer_id, quiet_end, QUIET, rule.node.index, state.customer_id, index, trigger
-                )
-            )
+            engine.schedule(state, timer_id, quiet_end, QUIET, rule, index, trigger)
             return
         fallback = action.via_given or engine.policy.one_channel_per_contact
         skipped: list[str] = []

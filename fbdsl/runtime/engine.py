@@ -26,7 +26,7 @@ from fbdsl.runtime.events import Event, TraitUpdate
 from fbdsl.runtime.ledger import Ledger
 from fbdsl.runtime.policy import PolicyGate
 from fbdsl.runtime.state import ALL_CHANNELS, CustomerState
-from fbdsl.runtime.timers import ABSENCE, SEND, Timer, TimerQueue, Trigger
+from fbdsl.runtime.timers import ABSENCE, SEND, Timer, Trigger
 from fbdsl.runtime.timeutil import INFINITY, format_time
 
 DEFAULT_MODE = "default"
@@ -49,6 +49,7 @@ class Counters:
     ignored: int = 0  # declared events nothing reads
     trait_updates: int = 0
     timers_fired: int = 0
+    timers_dropped: int = 0  # due, but their rule is not active in this mode (or is gone)
     by_rule_status: dict[tuple[str, str], int] = attrs.Factory(dict)
 
 
@@ -86,7 +87,7 @@ class Engine:
         self.history_keep = dict(graph.history.window_by_event)
         self.history_events = set(self.history_keep)
         self.last_seen_events = graph.history.last_seen_events | graph.history.first_time_events
-        watched = {a.event for r in active for a in r.absences} | {
+        self.watched_events = {a.event for r in active for a in r.absences} | {
             a.unless.event
             for r in active
             for a in r.actions
@@ -97,7 +98,7 @@ class Engine:
             set(self.matchers)
             | self.history_events
             | self.last_seen_events
-            | watched
+            | self.watched_events
             | {OPT_OUT_EVENT, OPT_IN_EVENT}
         )
         # Per event type: its declared fields, and which of them are times (for decisions).
@@ -110,12 +111,9 @@ class Engine:
         }
         self.counters = Counters()
         self.clock = -INFINITY
+        self.rules_by_name = {rule.node.name: rule for rule in self.rules.values()}
         ranked = sorted(graph.rules, key=lambda rule: (-rule.priority, rule.index))
-        self.queue = TimerQueue({rule.index: rank for rank, rule in enumerate(ranked)})
-        for data in ledger.timers():
-            timer = Timer.from_json(data)
-            if timer.rule in self.rules:
-                self.queue.add(timer)
+        self.rank = {rule.name: rank for rank, rule in enumerate(ranked)}
         self.output: list[dict[str, Any]] = []
         self._feedback: list[Event] = []
         self.actions = ActionRunner(self, _contact_keep(graph))
@@ -150,15 +148,11 @@ class Engine:
     def process(self, event: Event) -> None:
         """Decide everything one event causes (after firing the timers it passes).
 
-        An event that nothing reads (no rule, history window, pending timer or opt-out,
-        and no traits) is only counted as ignored: it is not even remembered for
+        An event that nothing reads (no rule, history window, `unless` or absence window,
+        or opt-out, and no traits) is only counted as ignored: it is not even remembered for
         de-duplication, so that a sidecar seeing every event of a product keeps no trace of
         the page views no rule cares about. It still moves the clock."""
-        if (
-            event.name not in self.relevant_events
-            and not event.traits
-            and event.customer_id not in self.queue.by_customer
-        ):
+        if event.name not in self.relevant_events and not event.traits:
             self.counters.ignored += 1
             self.clock = max(self.clock, event.timestamp)
             return
@@ -202,7 +196,7 @@ class Engine:
         if name in self.last_seen_events:
             state.last_seen[name] = now if prev is None else max(prev, now)
         state.newest = max(state.newest, now)
-        if event.customer_id in self.queue.by_customer:
+        if state.timers and name in self.watched_events:
             self._watch(event, state)
         matcher = self.matchers.get(name)
         if matcher is not None:
@@ -225,41 +219,66 @@ class Engine:
 
     # -- time ------------------------------------------------------------------------------
 
-    def advance(self, until: float, inclusive: bool) -> None:
-        """Fire every timer due before `until` (or at it, if inclusive), in order."""
+    def advance(self, until: float, inclusive: bool, budget: int | None = None) -> bool:
+        """Fire every timer due before `until` (or at it, if inclusive), in order; or only
+        `budget` of them, returning True if that stopped it (so the caller can commit)."""
+        timers = self.ledger.timers
+        fired = 0
         while True:
-            timer = self.queue.pop_due(until, inclusive)
-            if timer is None:
-                break
-            self.ledger.remove_timer(timer.id)
+            if budget is not None and fired >= budget:
+                return True
+            key = timers.pop_due(until, inclusive)
+            if key is None:
+                return False
+            fired += 1
+            state = self.ledger.customer(key[2])
+            timer = state.timers.pop(key[4])  # the index and the states commit together
+            self.ledger.touch(state)
             self.counters.timers_fired += 1
             self.clock = max(self.clock, timer.due)
-            self._fire(timer)
+            self._fire(timer, state)
             while self._feedback:
                 self._process(self._feedback.pop(0))
 
-    def flush(self) -> None:
-        self.advance(INFINITY, inclusive=True)
-
-    def schedule(self, timer: Timer) -> None:
-        if self.queue.add(timer):
-            self.ledger.add_timer(timer.to_json())
-
-    def _fire(self, timer: Timer) -> None:
-        rule = self.rules.get(timer.rule)
-        if rule is None:  # the rule is not active in this mode
+    def schedule(
+        self,
+        state: CustomerState,
+        timer_id: str,
+        due: float,
+        kind: str,
+        rule: CompiledRule,
+        action: int,
+        trigger: Trigger,
+    ) -> None:
+        """Set a timer (once: an id already pending is left as it is)."""
+        if timer_id in state.timers:
             return
-        state = self.ledger.customer(timer.customer_id)
+        name = rule.node.name
+        timer = Timer(
+            timer_id, due, kind, name, self.rank[name], state.customer_id, action, trigger
+        )
+        state.timers[timer_id] = timer
+        self.ledger.timers.add(timer.key)
+        self.ledger.touch(state)
+
+    def _cancel(self, state: CustomerState, timer: Timer) -> None:
+        del state.timers[timer.id]
+        self.ledger.timers.remove(timer.id)
+
+    def _fire(self, timer: Timer, state: CustomerState) -> None:
+        rule = self.rules_by_name.get(timer.rule)
+        if rule is None:  # not active in this mode, or gone from the rule set
+            self.counters.timers_dropped += 1
+            return
         if timer.kind == ABSENCE:
             self._decide(rule, timer.trigger, state, timer.due, late_checked=False)
         else:
             self.actions.fire_send(rule, timer, state)
-        self.ledger.touch(state)
 
     def _watch(self, event: Event, state: CustomerState) -> None:
         """Cancel the customer's pending sends and absence windows this event breaks."""
-        for timer in self.queue.of_customer(event.customer_id):
-            rule = self.rules.get(timer.rule)
+        for timer in sorted(state.timers.values(), key=lambda timer: timer.key):
+            rule = self.rules_by_name.get(timer.rule)
             if rule is None:
                 continue
             trigger = timer.trigger
@@ -278,8 +297,7 @@ class Engine:
                             )
                         )
                     ):
-                        self.queue.remove(timer)
-                        self.ledger.remove_timer(timer.id)
+                        self._cancel(state, timer)
                         break
                 continue
             watch = rule.unless.get(timer.action)
@@ -289,10 +307,9 @@ class Engine:
             if where is None or where(
                 event.fields, state, event.timestamp, trigger.prev, trigger.fields
             ):
-                self.queue.remove(timer)
-                self.ledger.remove_timer(timer.id)
+                self._cancel(state, timer)
                 reason = f"unless {event.name}: it arrived at {format_time(event.timestamp)}"
-                self.actions.cancelled(rule, timer, event.timestamp, reason)
+                self.actions.cancelled(rule, timer, state, event.timestamp, reason)
 
     # -- deciding --------------------------------------------------------------------------
 
@@ -300,17 +317,7 @@ class Engine:
         if rule.absences:
             window = max(absence.window for absence, _ in rule.absences)
             timer_id = d.decision_id("absence", rule.node.name, state.customer_id, trigger.id)
-            self.schedule(
-                Timer(
-                    timer_id,
-                    trigger.timestamp + window,
-                    ABSENCE,
-                    rule.node.index,
-                    state.customer_id,
-                    -1,
-                    trigger,
-                )
-            )
+            self.schedule(state, timer_id, trigger.timestamp + window, ABSENCE, rule, -1, trigger)
             return
         self._decide(rule, trigger, state, trigger.timestamp, late_checked=True)
 
@@ -345,17 +352,7 @@ class Engine:
         for index, action in enumerate(node.actions):
             if isinstance(action, p.CheckedSend) and action.after is not None:
                 timer_id = d.decision_id("send", node.name, state.customer_id, trigger.id, index)
-                self.schedule(
-                    Timer(
-                        timer_id,
-                        now + action.after,
-                        SEND,
-                        node.index,
-                        state.customer_id,
-                        index,
-                        trigger,
-                    )
-                )
+                self.schedule(state, timer_id, now + action.after, SEND, rule, index, trigger)
             else:
                 self.actions.run(rule, index, trigger, state, now, held)
 

@@ -43,7 +43,10 @@ class FileSink:
         self.handle = open(path, "ab")  # noqa: SIM115 - closed by close()
         known = ledger.meta(self.key)
         self.cut = 0
-        if known is not None and self.handle.tell() > int(known):
+        if known is None:  # first use with this ledger: what is there is not ours
+            ledger.set_meta(self.key, str(self.handle.tell()))
+            ledger.commit()
+        elif self.handle.tell() > int(known):
             self.cut = self.handle.tell() - int(known)
             self.handle.truncate(int(known))
             self.handle.seek(0, os.SEEK_END)

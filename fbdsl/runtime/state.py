@@ -11,6 +11,7 @@ from typing import Any
 
 import attrs
 
+from fbdsl.runtime.timers import Timer
 from fbdsl.runtime.timeutil import INFINITY
 
 ALL_CHANNELS = "*"
@@ -41,6 +42,7 @@ class CustomerState:
     history: dict[str, list[tuple[float, dict[str, Any]]]] = attrs.Factory(dict)
     last_seen: dict[str, float] = attrs.Factory(dict)  # per event type
     newest: float = -INFINITY  # newest event time seen for this customer
+    timers: dict[str, Timer] = attrs.Factory(dict)  # pending timers, by id
 
     # -- ledger predicates -----------------------------------------------------------------
 
@@ -126,6 +128,7 @@ class CustomerState:
             "history": {e: [[at, f] for at, f in entries] for e, entries in self.history.items()},
             "last_seen": self.last_seen,
             "newest": self.newest if self.newest != -INFINITY else None,
+            "timers": [self.timers[i].to_json() for i in sorted(self.timers)],
         }
 
     @classmethod
@@ -143,6 +146,7 @@ class CustomerState:
             },
             last_seen=data["last_seen"],
             newest=data["newest"] if data["newest"] is not None else -INFINITY,
+            timers={t[0]: Timer.from_json(t) for t in data.get("timers", ())},
         )
 
 

@@ -12,10 +12,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from fbdsl.runtime.batch import run_batch
@@ -87,8 +88,17 @@ def fbdsl_run(rules: Path, events: Path, ledger: Path, out: Path) -> list[str]:
     ]
 
 
+class Reference(NamedTuple):
+    rules: Path
+    events: Path
+    expected: bytes
+
+    def __repr__(self) -> str:  # hypothesis prints it with a failing example
+        return f"Reference({self.rules.parent})"
+
+
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, bytes]:
+def reference(tmp_path_factory: pytest.TempPathFactory) -> Reference:
     """The rules, the stream, and the decisions of one uninterrupted run."""
     folder = tmp_path_factory.mktemp("crash")
     rules = folder / "rules.fbdsl"
@@ -105,14 +115,15 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, byt
     expected = out.read_bytes()
     statuses = {orjson.loads(line)["status"] for line in expected.splitlines()}
     assert {"sent", "suppressed", "cancelled", "deferred"} <= statuses
-    return rules, events, expected
+    return Reference(rules, events, expected)
 
 
 @pytest.mark.slow
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(kill_at=st.floats(0.0, 0.98), second_kill_at=st.none() | st.floats(0.0, 0.98))
+@example(kill_at=0.0, second_kill_at=None)  # killed before its first commit
 def test_kill_9_at_random_points_then_resume_gives_one_runs_bytes(
-    reference: tuple[Path, Path, bytes], kill_at: float, second_kill_at: float | None
+    reference: Reference, kill_at: float, second_kill_at: float | None
 ) -> None:
     rules, events, expected = reference
     with tempfile.TemporaryDirectory() as folder:

@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fbdsl.runtime.ledger import open_ledger
+from fbdsl.runtime.ledger.sqlite import SqliteLedger
 from fbdsl.runtime.timeutil import format_time, parse_time
 from tests.runtime.helpers import graph_of, run
 
@@ -123,3 +124,20 @@ def test_same_input_same_bytes_and_split_runs_equal_one_run(
     ledger.close()
     folder.cleanup()
     assert first + second == once
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rule_sets(), streams())
+def test_a_ledger_with_almost_no_memory_decides_as_the_memory_ledger(
+    rules: tuple[str, Any], events: list[dict[str, Any]]
+) -> None:
+    """Two cached states, four timers in memory, a commit every three events: states are
+    read back from disk, timers paged in and out of the window, and nothing changes."""
+    graph = graph_of(rules[0])
+    expected, _ = run(graph, events, flush=True)
+    with tempfile.TemporaryDirectory() as folder:
+        ledger = SqliteLedger(Path(folder) / "l.sqlite", cached_states=2, timers_in_memory=4)
+        decisions, report = run(graph, events, ledger, flush=True, commit_every=3)
+        ledger.close()
+    assert decisions == expected
+    assert report.timers_pending == 0

@@ -1,9 +1,11 @@
-"""The contact-policy ledger: per-customer state, seen event ids, and the decision log.
+"""The contact-policy ledger: per-customer state, seen event ids, pending timers, and the
+decision log.
 
 `Ledger` is the interface the engine talks to; `MemoryLedger` (tests) and `SqliteLedger`
 (the default: one file, WAL, batched transactions) implement it. The engine works on
-in-memory `CustomerState`s; `touch` marks one changed, `commit` makes every change since
-the last commit durable in one transaction, together with the event ids seen and the
+in-memory `CustomerState`s (which hold the customer's pending timers); `touch` marks one
+changed, `timers` orders every pending timer for firing, and `commit` makes every change
+since the last commit durable in one transaction, together with the event ids seen and the
 decisions made, so a run stopped between commits resumes exactly at the last one.
 """
 
@@ -12,9 +14,9 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 from fbdsl.runtime.state import CustomerState
+from fbdsl.runtime.timers import TimerIndex
 
 
 class LedgerError(Exception):
@@ -22,6 +24,8 @@ class LedgerError(Exception):
 
 
 class Ledger(ABC):
+    timers: TimerIndex  # the firing order of every pending timer (their data is in states)
+
     @abstractmethod
     def customer(self, customer_id: str) -> CustomerState:
         """The customer's state, created empty on first sight."""
@@ -40,18 +44,6 @@ class Ledger(ABC):
     @abstractmethod
     def log_decisions(self, lines: Iterable[bytes]) -> None:
         """Append encoded decisions to the audit log (made durable by the next commit)."""
-
-    @abstractmethod
-    def add_timer(self, timer: dict[str, Any]) -> None:
-        """Persist a pending timer (its JSON form) with the next commit."""
-
-    @abstractmethod
-    def remove_timer(self, timer_id: str) -> None:
-        """Forget a timer that fired or was cancelled, with the next commit."""
-
-    @abstractmethod
-    def timers(self) -> list[dict[str, Any]]:
-        """Every pending timer, as committed (to resume a run)."""
 
     @abstractmethod
     def meta(self, key: str) -> str | None:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 from fbdsl.runtime.ledger import Ledger
 from fbdsl.runtime.state import CustomerState
+from fbdsl.runtime.timers import TimerIndex
 
 
 class MemoryLedger(Ledger):
@@ -14,7 +14,7 @@ class MemoryLedger(Ledger):
         self.states: dict[str, CustomerState] = {}
         self.seen_ids: set[str] = set()
         self.log: list[bytes] = []
-        self.pending_timers: dict[str, dict[str, Any]] = {}
+        self.timers = TimerIndex()
         self.values: dict[str, str] = {}
 
     def customer(self, customer_id: str) -> CustomerState:
@@ -34,15 +34,6 @@ class MemoryLedger(Ledger):
 
     def log_decisions(self, lines: Iterable[bytes]) -> None:
         self.log.extend(lines)
-
-    def add_timer(self, timer: dict[str, Any]) -> None:
-        self.pending_timers[timer["id"]] = timer
-
-    def remove_timer(self, timer_id: str) -> None:
-        self.pending_timers.pop(timer_id, None)
-
-    def timers(self) -> list[dict[str, Any]]:
-        return list(self.pending_timers.values())
 
     def meta(self, key: str) -> str | None:
         return self.values.get(key)

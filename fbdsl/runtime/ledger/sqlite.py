@@ -1,25 +1,32 @@
-"""The SQLite ledger: one file, WAL, batched transactions, a versioned schema.
+"""The SQLite ledger: one file, WAL, batched transactions, a versioned schema, bounded memory.
 
-Customer states are cached in memory and written back, with the seen event ids and the new
-decisions, in one transaction per `commit` (the engine commits every few thousand events
-and at the end). A run holds an exclusive lock on the file, so two runs cannot interleave
-their reservations; the state a run caches is therefore always the state on disk.
+Customer states (with their pending timers) are read on first use and written back, with
+the seen event ids, the timer index changes and the new decisions, in one transaction per
+`commit` (the engine commits every few thousand events and at the end). Memory stays
+bounded however many customers and timers there are: the state cache keeps the most
+recently used states (trimmed at each commit, when every state is clean), seen ids are
+answered by a Bloom filter and the database, and only the next timers are held in memory.
+A run holds an exclusive lock on the file, so two runs cannot interleave their
+reservations; the state a run caches is therefore always the state on disk.
 """
 
 from __future__ import annotations
 
 import fcntl
 import sqlite3
+from collections import OrderedDict
 from collections.abc import Iterable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import orjson
 
 from fbdsl.runtime.ledger import Ledger, LedgerError
+from fbdsl.runtime.ledger.bloom import BloomFilter
 from fbdsl.runtime.state import CustomerState
+from fbdsl.runtime.timers import TimerIndex, TimerKey
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -27,26 +34,37 @@ CREATE TABLE IF NOT EXISTS customers (customer_id TEXT PRIMARY KEY, state BLOB N
 CREATE TABLE IF NOT EXISTS seen_events (event_id TEXT PRIMARY KEY, at REAL NOT NULL)
     WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS decisions (seq INTEGER PRIMARY KEY, decision BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS timers (timer_id TEXT PRIMARY KEY, timer BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS timer_index (
+    due REAL NOT NULL, rank INTEGER NOT NULL, customer_id TEXT NOT NULL,
+    action INTEGER NOT NULL, timer_id TEXT NOT NULL,
+    PRIMARY KEY (due, rank, customer_id, action, timer_id)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX IF NOT EXISTS timer_index_by_id ON timer_index (timer_id);
 """
+
+KEY_COLUMNS = "due, rank, customer_id, action, timer_id"
 
 
 class SqliteLedger(Ledger):
-    def __init__(self, path: Path) -> None:
+    def __init__(
+        self, path: Path, cached_states: int = 100_000, timers_in_memory: int = 200_000
+    ) -> None:
         self.path = path
         self._lock_file = self._lock(path)
         self.db = sqlite3.connect(str(path), isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self._migrate()
-        self.cache: dict[str, CustomerState] = {}
+        self.cached_states = cached_states
+        self.cache: OrderedDict[str, CustomerState] = OrderedDict()
         self.dirty: dict[str, CustomerState] = {}
-        self.known = {row[0] for row in self.db.execute("SELECT customer_id FROM customers")}
-        self.seen_ids = {row[0] for row in self.db.execute("SELECT event_id FROM seen_events")}
-        self.new_seen: list[tuple[str, float]] = []
+        (seen_count,) = self.db.execute("SELECT count(*) FROM seen_events").fetchone()
+        self.seen_filter = self._build_filter(seen_count)
+        self.new_seen: dict[str, float] = {}
         self.new_decisions: list[bytes] = []
-        self.timer_changes: dict[str, dict[str, Any] | None] = {}  # None: remove
         self.meta_changes: dict[str, str] = {}
+        (timer_count,) = self.db.execute("SELECT count(*) FROM timer_index").fetchone()
+        self.timers = TimerIndex(self, timers_in_memory, timer_count)
 
     @staticmethod
     def _lock(path: Path) -> IO[str]:
@@ -62,52 +80,78 @@ class SqliteLedger(Ledger):
         tables = {row[0] for row in self.db.execute("SELECT name FROM sqlite_master")}
         if tables and "meta" not in tables:
             raise LedgerError(f"{self.path} is not an fbdsl ledger")
+        if "meta" in tables:
+            row = self.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            if row is not None and int(row[0]) != SCHEMA_VERSION:
+                raise LedgerError(
+                    f"{self.path} has ledger schema version {row[0]}; this fbdsl reads version "
+                    f"{SCHEMA_VERSION}"
+                )
         self.db.executescript(SCHEMA)
-        row = self.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        if row is None:
-            self.db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-        elif int(row[0]) != SCHEMA_VERSION:
-            raise LedgerError(
-                f"{self.path} has ledger schema version {row[0]}; this fbdsl reads version "
-                f"{SCHEMA_VERSION}"
-            )
+        self.db.execute(
+            "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+        )
+
+    # -- customers ---------------------------------------------------------------------------
 
     def customer(self, customer_id: str) -> CustomerState:
         state = self.cache.get(customer_id)
         if state is not None:
+            self.cache.move_to_end(customer_id)
             return state
-        if customer_id in self.known:
-            row = self.db.execute(
-                "SELECT state FROM customers WHERE customer_id = ?", (customer_id,)
-            ).fetchone()
-            state = CustomerState.from_json(customer_id, orjson.loads(row[0]))
-        else:
+        row = self.db.execute(
+            "SELECT state FROM customers WHERE customer_id = ?", (customer_id,)
+        ).fetchone()
+        if row is None:
             state = CustomerState(customer_id)
+        else:
+            state = CustomerState.from_json(customer_id, orjson.loads(row[0]))
         self.cache[customer_id] = state
         return state
 
     def touch(self, state: CustomerState) -> None:
         self.dirty[state.customer_id] = state
 
+    # -- seen event ids ----------------------------------------------------------------------
+
+    def _build_filter(self, expected: int) -> BloomFilter:
+        bloom = BloomFilter(expected)
+        rows = self.db.execute("SELECT event_id FROM seen_events")
+        bloom.add_all(row[0] for row in rows)
+        return bloom
+
     def seen(self, event_id: str) -> bool:
-        return event_id in self.seen_ids
+        if event_id in self.new_seen:
+            return True
+        if event_id not in self.seen_filter:
+            return False
+        row = self.db.execute(
+            "SELECT 1 FROM seen_events WHERE event_id = ?", (event_id,)
+        ).fetchone()
+        return row is not None
 
     def mark_seen(self, event_id: str, at: float) -> None:
-        self.seen_ids.add(event_id)
-        self.new_seen.append((event_id, at))
+        self.new_seen[event_id] = at
+        self.seen_filter.add(event_id)
+
+    # -- timers ------------------------------------------------------------------------------
+
+    def keys_after(self, key: TimerKey | None, limit: int) -> list[TimerKey]:
+        if key is None:
+            query = f"SELECT {KEY_COLUMNS} FROM timer_index ORDER BY {KEY_COLUMNS} LIMIT ?"
+            rows = self.db.execute(query, (limit,))
+        else:
+            query = (
+                f"SELECT {KEY_COLUMNS} FROM timer_index WHERE ({KEY_COLUMNS}) > (?, ?, ?, ?, ?) "
+                f"ORDER BY {KEY_COLUMNS} LIMIT ?"
+            )
+            rows = self.db.execute(query, (*key, limit))
+        return [tuple(row) for row in rows]  # type: ignore[misc]
+
+    # -- the rest ----------------------------------------------------------------------------
 
     def log_decisions(self, lines: Iterable[bytes]) -> None:
         self.new_decisions.extend(lines)
-
-    def add_timer(self, timer: dict[str, Any]) -> None:
-        self.timer_changes[timer["id"]] = timer
-
-    def remove_timer(self, timer_id: str) -> None:
-        self.timer_changes[timer_id] = None
-
-    def timers(self) -> list[dict[str, Any]]:
-        rows = self.db.execute("SELECT timer FROM timers ORDER BY timer_id").fetchall()
-        return [orjson.loads(row[0]) for row in rows]
 
     def meta(self, key: str) -> str | None:
         if key in self.meta_changes:
@@ -119,41 +163,50 @@ class SqliteLedger(Ledger):
         self.meta_changes[key] = value
 
     def commit(self) -> None:
-        if not (
+        added, removed = self.timers.commit_changes()
+        if (
             self.dirty
             or self.new_seen
             or self.new_decisions
-            or self.timer_changes
             or self.meta_changes
+            or added
+            or removed
         ):
-            return
-        with self.db:  # one transaction
-            self.db.execute("BEGIN IMMEDIATE")
-            self.db.executemany(
-                "INSERT INTO customers VALUES (?, ?) ON CONFLICT(customer_id) "
-                "DO UPDATE SET state = excluded.state",
-                [
-                    (cid, orjson.dumps(state.to_json(), option=orjson.OPT_NON_STR_KEYS))
-                    for cid, state in self.dirty.items()
-                ],
-            )
-            self.db.executemany("INSERT OR IGNORE INTO seen_events VALUES (?, ?)", self.new_seen)
-            self.db.executemany(
-                "INSERT INTO decisions (decision) VALUES (?)", [(d,) for d in self.new_decisions]
-            )
-            added = [(i, orjson.dumps(t)) for i, t in self.timer_changes.items() if t is not None]
-            removed = [(i,) for i, t in self.timer_changes.items() if t is None]
-            self.db.executemany("DELETE FROM timers WHERE timer_id = ?", removed)
-            self.db.executemany("INSERT OR REPLACE INTO timers VALUES (?, ?)", added)
-            self.db.executemany(
-                "INSERT OR REPLACE INTO meta VALUES (?, ?)", list(self.meta_changes.items())
-            )
-        self.timer_changes.clear()
-        self.meta_changes.clear()
-        self.known.update(self.dirty)
+            with self.db:  # one transaction
+                self.db.execute("BEGIN IMMEDIATE")
+                self.db.executemany(
+                    "INSERT INTO customers VALUES (?, ?) ON CONFLICT(customer_id) "
+                    "DO UPDATE SET state = excluded.state",
+                    [
+                        (cid, orjson.dumps(state.to_json(), option=orjson.OPT_NON_STR_KEYS))
+                        for cid, state in self.dirty.items()
+                    ],
+                )
+                self.db.executemany(
+                    "INSERT OR IGNORE INTO seen_events VALUES (?, ?)", self.new_seen.items()
+                )
+                self.db.executemany(
+                    "INSERT INTO decisions (decision) VALUES (?)",
+                    [(line,) for line in self.new_decisions],
+                )
+                self.db.executemany(
+                    "DELETE FROM timer_index WHERE timer_id = ?", [(i,) for i in removed]
+                )
+                self.db.executemany(
+                    "INSERT OR REPLACE INTO timer_index VALUES (?, ?, ?, ?, ?)", added
+                )
+                self.db.executemany(
+                    "INSERT OR REPLACE INTO meta VALUES (?, ?)", list(self.meta_changes.items())
+                )
         self.dirty.clear()
         self.new_seen.clear()
         self.new_decisions.clear()
+        self.meta_changes.clear()
+        if self.seen_filter.full:
+            (count,) = self.db.execute("SELECT count(*) FROM seen_events").fetchone()
+            self.seen_filter = self._build_filter(count)
+        while len(self.cache) > self.cached_states:  # every state is clean now
+            self.cache.popitem(last=False)
 
     def close(self) -> None:
         self.db.close()

@@ -1,0 +1,51 @@
+"""A Bloom filter over strings: "certainly not seen" in a few hundred nanoseconds.
+
+The SQLite ledger keeps every processed event id on disk; asking the database for each new
+event would cost microseconds, and keeping the ids in a Python set would cost about a
+hundred bytes each. The filter answers most questions (every new id, bar about 0.5%) from
+16 bits per id; only a "maybe" goes to the database. It is rebuilt in each process from the
+stored ids (Python's string hash is salted per process), and grows by doubling.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+BITS_PER_ITEM = 16  # with 3 probes: about 0.5% false positives
+MIN_BITS_LOG2 = 20
+
+
+class BloomFilter:
+    def __init__(self, expected: int = 0) -> None:
+        log2 = MIN_BITS_LOG2
+        while (1 << log2) < expected * BITS_PER_ITEM * 2:
+            log2 += 1
+        self.mask = (1 << log2) - 1
+        self.bits = bytearray(1 << (log2 - 3))
+        self.count = 0
+
+    @property
+    def full(self) -> bool:
+        """Past its design load: rebuild it twice as large."""
+        return self.count * BITS_PER_ITEM > self.mask + 1
+
+    def add(self, item: str) -> None:
+        h = hash(item)
+        low, high, mask, bits = h & 0xFFFFFFFF, ((h >> 32) & 0xFFFFFFFF) | 1, self.mask, self.bits
+        for probe in (low, low + high, low + 2 * high):
+            position = probe & mask
+            bits[position >> 3] |= 1 << (position & 7)
+        self.count += 1
+
+    def add_all(self, items: Iterable[str]) -> None:
+        for item in items:
+            self.add(item)
+
+    def __contains__(self, item: str) -> bool:
+        h = hash(item)
+        low, high, mask, bits = h & 0xFFFFFFFF, ((h >> 32) & 0xFFFFFFFF) | 1, self.mask, self.bits
+        for probe in (low, low + high, low + 2 * high):
+            position = probe & mask
+            if not bits[position >> 3] & (1 << (position & 7)):
+                return False
+        return True
