@@ -66,6 +66,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--only", default=None, help="comma-separated contenders (default: all), e.g. rule-engine"
     )
+    parser.add_argument(
+        "--engine-rev",
+        default=None,
+        help="measure the engine of this git revision (a snapshot in bench/data/) instead of "
+        "the working tree, e.g. HEAD while others edit fbdsl/",
+    )
     parser.add_argument("--check-targets", action="store_true", help="exit 1 on a missed target")
     return parser.parse_args()
 
@@ -114,6 +120,36 @@ def digest(path: Path) -> str:
     return hasher.hexdigest()[:16]
 
 
+# -- the engine under test ------------------------------------------------------------------
+
+
+def git(*args: str) -> str:
+    done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
+def engine_snapshot(rev: str) -> Path:
+    """The engine's sources at `rev` (fbdsl/, grammar/, stdlib/), for PYTHONPATH."""
+    commit = git("rev-parse", "--short", rev)
+    target = DATA / f"engine-{commit}"
+    if not (target / "fbdsl").is_dir():
+        target.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(
+            ["git", "archive", commit, "fbdsl", "grammar", "stdlib", "pyproject.toml"],
+            cwd=ROOT, capture_output=True, check=True,
+        ).stdout  # fmt: skip
+        subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+    return target
+
+
+def engine_description(snapshot: Path | None) -> str:
+    if snapshot is not None:
+        return f"engine at commit {snapshot.name.removeprefix('engine-')}"
+    changed = git("status", "--porcelain", "--", "fbdsl", "grammar", "stdlib")
+    dirty = " + uncommitted changes in fbdsl/" if changed else ""
+    return f"engine from the working tree (commit {git('rev-parse', '--short', 'HEAD')}{dirty})"
+
+
 # -- running contenders ----------------------------------------------------------------------
 
 
@@ -147,19 +183,26 @@ def normalised(path: Path) -> collections.Counter[Key]:
     return keys
 
 
-def run(contender: str, events: Path, lines: int, repeat: int) -> Result:
+def run(
+    contender: str, events: Path, lines: int, repeat: int, snapshot: Path | None = None
+) -> Result:
     slug = "".join(ch if ch.isalnum() else "-" for ch in contender.lower()).strip("-")
     out = DATA / "decisions" / f"{slug}.{events.stem}.jsonl"
     out.parent.mkdir(parents=True, exist_ok=True)
     best: dict[str, float] | None = None
     peak = 0.0
+    env = dict(os.environ)
+    if snapshot is not None and contender in (ENGINE_SQLITE, ENGINE_MEMORY):
+        env["PYTHONPATH"] = str(snapshot)
     for _ in range(repeat):
         done = subprocess.run(
-            command_for(contender, events, out), cwd=ROOT, capture_output=True, text=True
+            command_for(contender, events, out), cwd=ROOT, capture_output=True, text=True, env=env
         )
         if done.returncode != 0:
             sys.exit(f"{contender} failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
         measured = orjson.loads(done.stdout.strip().splitlines()[-1])
+        if snapshot is not None and "fbdsl" in measured:
+            assert str(measured["fbdsl"]).startswith(str(snapshot)), measured["fbdsl"]
         peak = max(peak, measured["peak_rss_mb"])
         if best is None or measured["seconds"] < best["seconds"]:
             best = measured
@@ -234,13 +277,10 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-    ).stdout.strip()
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     return (
         f"{time.strftime('%Y-%m-%d %H:%M %Z')}; {cpu}, {os.cpu_count()} cores; "
-        f"Python {platform.python_version()}; commit {commit or '?'}; load average {load}"
+        f"Python {platform.python_version()}; load average {load} at the start"
     )
 
 
@@ -258,20 +298,21 @@ def main() -> None:
     full = event_file(args.events, args.customers)
     lines = count_lines(full)
     header = machine()
+    snapshot = engine_snapshot(args.engine_rev) if args.engine_rev else None
     print(f"{full.relative_to(ROOT)}: {lines:,} lines, sha256 {digest(full)}", file=sys.stderr)
     prefix_lines = args.peer_events if args.peer_events and args.peer_events < lines else None
     on_full = [c for c in wanted if prefix_lines is None or c not in PEERS]
-    groups = [[run(c, full, lines, args.repeat) for c in on_full]]
+    groups = [[run(c, full, lines, args.repeat, snapshot) for c in on_full]]
     if prefix_lines is not None:
         prefix = prefix_file(full, prefix_lines)
         on_prefix = [HANDWRITTEN, ENGINE_SQLITE, *(c for c in wanted if c in PEERS)]
-        groups.append([run(c, prefix, prefix_lines, args.repeat) for c in on_prefix])
+        groups.append([run(c, prefix, prefix_lines, args.repeat, snapshot) for c in on_prefix])
     problems = []
     for group in groups:
         reference = next(r for r in group if r.contender == ENGINE_SQLITE)
         for result in group:
             problems += differences(result, reference)
-    print(f"W1, {header}")
+    print(f"W1, {header}; {engine_description(snapshot)}")
     print(f"{lines:,} events ({full.name}), {args.customers:,} customers, best of {args.repeat}")
     print()
     print("\n".join(table(groups)))

@@ -119,12 +119,13 @@ def parse_args(description: str) -> argparse.Namespace:
     return parser.parse_args()
 
 
-def report(name: str, decisions: int, seconds: float) -> None:
+def report(name: str, decisions: int, seconds: float, **extra: object) -> None:
     result = {
         "contender": name,
         "decisions": decisions,
         "seconds": seconds,
         "peak_rss_mb": peak_rss_mb(),
+        **extra,
     }
     sys.stdout.write(orjson.dumps(result).decode() + "\n")
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from common import RULES_PATH, report  # bench/w1/common.py: its directory is on the path
 
+import fbdsl
 from fbdsl.cli import main as fbdsl_main
 
 
@@ -48,7 +49,7 @@ def run() -> None:
     seconds = time.perf_counter() - started
     decisions = sum(1 for _ in args.out.open("rb"))
     name = "fbdsl (memory ledger)" if args.ledger == ":memory:" else "fbdsl (SQLite ledger)"
-    report(name, decisions, seconds)
+    report(name, decisions, seconds, fbdsl=str(Path(fbdsl.__file__).parent))
 
 
 if __name__ == "__main__":
