@@ -54,6 +54,15 @@ class Result:
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000, help="events in the file")
+    parser.add_argument(
+        "--events-file",
+        type=Path,
+        default=None,
+        help="run on this JSON lines file instead of a generated one (crafted cases, real data)",
+    )
+    parser.add_argument(
+        "--work", type=Path, default=DATA, help="where decisions and ledgers go (bench/data/)"
+    )
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument(
         "--peer-events",
@@ -95,9 +104,9 @@ def event_file(events: int, customers: int) -> Path:
     return path
 
 
-def prefix_file(path: Path, lines: int) -> Path:
+def prefix_file(path: Path, lines: int, work: Path) -> Path:
     """The first `lines` lines of `path`, as a file of their own."""
-    prefix = path.with_name(f"{path.stem}.head{lines}.jsonl")
+    prefix = work / f"{path.stem}.head{lines}.jsonl"
     if not prefix.exists():
         with path.open("rb") as source, prefix.open("wb") as out:
             for number, line in enumerate(source):
@@ -183,11 +192,16 @@ def normalised(path: Path) -> collections.Counter[Key]:
     return keys
 
 
+def decisions_path(work: Path, contender: str, events: Path) -> Path:
+    """Where a contender's decisions on `events` go, e.g. decisions/fbdsl-sqlite.w1.jsonl."""
+    slug = "-".join("".join(ch if ch.isalnum() else " " for ch in contender.lower()).split())
+    return work / "decisions" / f"{slug}.{events.stem}.jsonl"
+
+
 def run(
-    contender: str, events: Path, lines: int, repeat: int, snapshot: Path | None = None
+    contender: str, events: Path, lines: int, repeat: int, work: Path, snapshot: Path | None
 ) -> Result:
-    slug = "".join(ch if ch.isalnum() else "-" for ch in contender.lower()).strip("-")
-    out = DATA / "decisions" / f"{slug}.{events.stem}.jsonl"
+    out = decisions_path(work, contender, events)
     out.parent.mkdir(parents=True, exist_ok=True)
     best: dict[str, float] | None = None
     peak = 0.0
@@ -295,25 +309,28 @@ def main() -> None:
                 f"unknown contender(s) {', '.join(sorted(unknown))}; known: {', '.join(wanted)}"
             )
         wanted = [name for name in wanted if name in chosen or name in (HANDWRITTEN, ENGINE_SQLITE)]
-    full = event_file(args.events, args.customers)
+    full = args.events_file or event_file(args.events, args.customers)
     lines = count_lines(full)
     header = machine()
     snapshot = engine_snapshot(args.engine_rev) if args.engine_rev else None
-    print(f"{full.relative_to(ROOT)}: {lines:,} lines, sha256 {digest(full)}", file=sys.stderr)
+    print(f"{full}: {lines:,} lines, sha256 {digest(full)}", file=sys.stderr)
     prefix_lines = args.peer_events if args.peer_events and args.peer_events < lines else None
     on_full = [c for c in wanted if prefix_lines is None or c not in PEERS]
-    groups = [[run(c, full, lines, args.repeat, snapshot) for c in on_full]]
+    groups = [[run(c, full, lines, args.repeat, args.work, snapshot) for c in on_full]]
     if prefix_lines is not None:
-        prefix = prefix_file(full, prefix_lines)
+        prefix = prefix_file(full, prefix_lines, args.work)
         on_prefix = [HANDWRITTEN, ENGINE_SQLITE, *(c for c in wanted if c in PEERS)]
-        groups.append([run(c, prefix, prefix_lines, args.repeat, snapshot) for c in on_prefix])
+        groups.append(
+            [run(c, prefix, prefix_lines, args.repeat, args.work, snapshot) for c in on_prefix]
+        )
     problems = []
     for group in groups:
         reference = next(r for r in group if r.contender == ENGINE_SQLITE)
         for result in group:
             problems += differences(result, reference)
     print(f"W1, {header}; {engine_description(snapshot)}")
-    print(f"{lines:,} events ({full.name}), {args.customers:,} customers, best of {args.repeat}")
+    source = full.name if args.events_file else f"{full.name}, {args.customers:,} customers"
+    print(f"{lines:,} events ({source}), best of {args.repeat}")
     print()
     print("\n".join(table(groups)))
     print()

@@ -34,6 +34,10 @@ DECLARED = frozenset(
     {"product_viewed", "product_added", "checkout_started", "order_completed", "order_refunded"}
 )
 
+# Events some rule reads: the triggers. Any other declared event matters only for its traits;
+# without traits, the engine ignores it entirely (it does not even remember its id).
+TRIGGERS = frozenset({"order_completed", "order_refunded", "checkout_started"})
+
 Decide = Callable[[Iterator[bytes], IO[bytes]], int]
 
 

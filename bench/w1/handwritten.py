@@ -6,8 +6,9 @@ What a competent engineer would write for exactly this job: one pass over the fi
 dicts keyed by customer, no framework, no persistence. It keeps only what the five rules and
 the policy read: the customer's tier, the last contact (with `limit 1 contact per 30d` and a
 single channel, the last contact is the whole contact log that matters), the times of the
-customer's orders in the last 90 days, and the event ids already seen (at-least-once input
-must not double-contact). It trusts the input's shape: no schema validation.
+customer's orders in the last 90 days, and the ids of the events it read (at-least-once input
+must not double-contact; like the engine, it forgets events nothing reads, ids included).
+It trusts the input's shape: no schema validation.
 
 Semantics, as in bench/w1/rules.fbdsl and docs/language.md: rules triggered by one event are
 decided by priority, then file order, each send reserving the contact slot before the next
@@ -27,6 +28,7 @@ from common import (  # bench/w1/common.py: run as a script, its directory is on
     CONTACT_WINDOW,
     DECLARED,
     LOYAL_WINDOW,
+    TRIGGERS,
     canonical_time,
     decision_line,
     derived_event_id,
@@ -63,14 +65,14 @@ def decide(lines: Iterator[bytes], out: IO[bytes]) -> int:
     for raw in lines:
         document = loads(raw)
         event = document["event"]
-        if event not in DECLARED:
-            continue
+        traits = document.get("traits")
+        if event not in TRIGGERS and not (traits and event in DECLARED):
+            continue  # nothing reads it
         eid = document.get("id") or derived_event_id(document)
         if eid in seen:
             continue
         seen.add(eid)
         customer = document["customer_id"]
-        traits = document.get("traits")
         if traits and "tier" in traits:
             tiers[customer] = traits["tier"]
         if event == "order_completed":

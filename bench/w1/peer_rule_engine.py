@@ -25,6 +25,7 @@ from common import (  # bench/w1/common.py: run as a script, its directory is on
     CONTACT_WINDOW,
     DECLARED,
     LOYAL_WINDOW,
+    TRIGGERS,
     canonical_time,
     decision_line,
     derived_event_id,
@@ -71,14 +72,14 @@ def decide(lines: Iterator[bytes], out: IO[bytes]) -> int:
     for raw in lines:
         document = orjson.loads(raw)
         event = document["event"]
-        if event not in DECLARED:
-            continue
+        traits = document.get("traits")
+        if event not in TRIGGERS and not (traits and event in DECLARED):
+            continue  # nothing reads it
         eid = document.get("id") or derived_event_id(document)
         if eid in seen:
             continue
         seen.add(eid)
         customer = document["customer_id"]
-        traits = document.get("traits")
         if traits and "tier" in traits:
             tiers[customer] = traits["tier"]
         rules = by_trigger.get(event)
