@@ -248,13 +248,14 @@ def table(groups: Iterable[list[Result]]) -> list[str]:
         "| contender | events | wall s | events/s | vs hand-written | peak RSS MB | decisions |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for group in groups:
+    for number, group in enumerate(groups):
         baseline = next((r for r in group if r.contender == HANDWRITTEN), None)
         for r in group:
             rate = r.lines / r.seconds
             ratio = f"{rate / (baseline.lines / baseline.seconds):.0%}" if baseline else "-"
+            name = r.contender if number == 0 else f"{r.contender}, prefix"
             rows.append(
-                f"| {r.contender} | {r.lines:,} | {r.seconds:.2f} | {rate:,.0f} | {ratio} "
+                f"| {name} | {r.lines:,} | {r.seconds:.2f} | {rate:,.0f} | {ratio} "
                 f"| {r.peak_rss_mb:.0f} | {sum(r.decisions.values()):,} |"
             )
     return rows
@@ -333,6 +334,8 @@ def main() -> None:
     print(f"{lines:,} events ({source}), best of {args.repeat}")
     print()
     print("\n".join(table(groups)))
+    if prefix_lines is not None:
+        print(f"\n(prefix: the first {prefix_lines:,} lines of the same file)")
     print()
     checks = targets(groups)
     for text, ok in checks:
