@@ -19,7 +19,7 @@ import orjson
 from fbdsl.compiler.graph import RuleGraph
 from fbdsl.runtime import decisions as d
 from fbdsl.runtime.engine import DEFAULT_MODE, Engine
-from fbdsl.runtime.events import Decoder, Event, Rejected
+from fbdsl.runtime.events import IGNORED, Decoder, Event, Rejected
 from fbdsl.runtime.ledger import Ledger
 from fbdsl.runtime.sinks import FileSink, Sink, StreamSink
 from fbdsl.runtime.timeutil import INFINITY
@@ -95,7 +95,13 @@ def run_batch(
     progress: Callable[[int], None] | None = None,
 ) -> RunReport:
     engine = Engine(graph, ledger, mode=mode, allowed_lateness=allowed_lateness)
-    decoder = Decoder(graph.events, graph.external_names, graph.traits, strict=strict)
+    decoder = Decoder(
+        graph.events,
+        graph.external_names,
+        graph.traits,
+        strict=strict,
+        read=frozenset(engine.relevant_events),
+    )
     report = RunReport()
     sink = out if isinstance(out, StreamSink | FileSink) else StreamSink(out)
 
@@ -115,19 +121,23 @@ def run_batch(
 
     # Commit after `commit_every` units of work: input items and timers fired alike, so a
     # burst of timers (a long quiet spell, --flush) is committed in bounded batches too.
+    counters = engine.counters
     items = committed_work = 0
 
     def commit_if_due() -> None:
         nonlocal committed_work
-        if items + engine.counters.timers_fired - committed_work >= commit_every:
+        if items + counters.timers_fired - committed_work >= commit_every:
             commit()
-            committed_work = items + engine.counters.timers_fired
+            committed_work = items + counters.timers_fired
 
+    decode, timers, number = decoder.decode_line, ledger.timers, 0
     for number, raw in enumerate(lines, 1):
-        report.lines += 1
         if progress is not None:
             progress(len(raw))
-        decoded = decoder.decode_line(raw, number)
+        decoded = decode(raw, number)
+        if decoded is IGNORED:
+            report.ignored += 1
+            continue
         report.ignored += decoded.ignored
         for rejected in decoded.rejected:
             report.rejected += 1
@@ -136,19 +146,20 @@ def run_batch(
             if on_rejected is not None:
                 on_rejected(rejected)
         for item in decoded.items:
-            while engine.advance(item.timestamp, inclusive=False, budget=commit_every):
+            while timers.count and engine.advance(item.timestamp, False, commit_every):
                 commit_if_due()
             if isinstance(item, Event):
                 engine.process(item)
             else:
                 engine.identify(item)
             items += 1
-        commit_if_due()
+        if items + counters.timers_fired - committed_work >= commit_every:
+            commit_if_due()
+    report.lines = number
     end = INFINITY if flush else until if until is not None else engine.clock
     while engine.advance(end, inclusive=True, budget=commit_every):
         commit_if_due()
     commit()
-    counters = engine.counters
     report.events = counters.events
     report.trait_updates = counters.trait_updates
     report.duplicates = counters.duplicates

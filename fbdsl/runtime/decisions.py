@@ -15,7 +15,7 @@ the same ids.
 
 from __future__ import annotations
 
-import hashlib
+from hashlib import blake2b
 from typing import Any
 
 import orjson
@@ -33,13 +33,13 @@ STATUSES = (SENT, SUPPRESSED, HELD_OUT, DEFERRED, CANCELLED)
 
 
 def decision_id(*parts: object) -> str:
-    text = "\x1f".join(str(part) for part in parts)
-    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+    text = "\x1f".join(map(str, parts))
+    return blake2b(text.encode(), digest_size=8).hexdigest()
 
 
 def fraction(salt: str, rule: str, customer_id: str) -> float:
     """A customer's deterministic position in [0, 1) for a rule (sample, holdout)."""
-    digest = hashlib.blake2b(f"{salt}\x1f{rule}\x1f{customer_id}".encode(), digest_size=8)
+    digest = blake2b(f"{salt}\x1f{rule}\x1f{customer_id}".encode(), digest_size=8)
     return int.from_bytes(digest.digest(), "big") / 2**64
 
 

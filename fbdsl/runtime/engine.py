@@ -86,6 +86,7 @@ class Engine:
         self.gate = PolicyGate(self.policy, graph.contacts, str(timezone))
         self.history_keep = dict(graph.history.window_by_event)
         self.history_events = set(self.history_keep)
+        self.history_fields = _history_fields(graph)
         self.last_seen_events = graph.history.last_seen_events | graph.history.first_time_events
         self.watched_events = {a.event for r in active for a in r.absences} | {
             a.unless.event
@@ -151,10 +152,10 @@ class Engine:
         An event that nothing reads (no rule, history window, `unless` or absence window,
         or opt-out, and no traits) is only counted as ignored: it is not even remembered for
         de-duplication, so that a sidecar seeing every event of a product keeps no trace of
-        the page views no rule cares about. It still moves the clock."""
+        the page views no rule cares about. (The decoder drops such lines before they are
+        even validated; this is for callers that build events themselves.)"""
         if event.name not in self.relevant_events and not event.traits:
             self.counters.ignored += 1
-            self.clock = max(self.clock, event.timestamp)
             return
         if self.ledger.seen(event.id):
             self.counters.duplicates += 1
@@ -192,7 +193,9 @@ class Engine:
             state.opt_outs.discard(_channel_of(event))
         prev = state.last_seen.get(name)
         if name in self.history_events:
-            state.record_event(name, now, event.fields, self.history_keep[name])
+            needed = self.history_fields[name]
+            kept = {key: event.fields[key] for key in needed} if needed else _NO_FIELDS
+            state.record_event(name, now, kept, self.history_keep[name])
         if name in self.last_seen_events:
             state.last_seen[name] = now if prev is None else max(prev, now)
         state.newest = max(state.newest, now)
@@ -387,6 +390,30 @@ class Engine:
 def _channel_of(event: Event) -> str:
     channel = event.fields.get("channel")
     return ALL_CHANNELS if not channel or channel == "all" else str(channel)
+
+
+_NO_FIELDS: dict[str, Any] = {}  # shared by history entries that keep no field (read-only)
+
+
+def _history_fields(graph: RuleGraph) -> dict[str, tuple[str, ...]]:
+    """Per event kept in history, the fields some `count(E where ...)` reads: history keeps
+    only those (usually none: a count without `where` needs only the times)."""
+    fields: dict[str, set[str]] = {event: set() for event in graph.history.window_by_event}
+    expressions: list[p.TExpr] = []
+    for rule in graph.rules:
+        expressions += [test.expr for test in rule.late_tests]
+        expressions += [
+            value for a in rule.actions if isinstance(a, p.CheckedTask) for _, value in a.notes
+        ]
+    for expression in expressions:
+        for node in walk(expression):
+            if isinstance(node, p.TCount) and node.where is not None:
+                fields.setdefault(node.event, set()).update(
+                    n.name
+                    for n in walk(node.where)
+                    if isinstance(n, p.TField) and n.scope == "subject"
+                )
+    return {event: tuple(sorted(names)) for event, names in fields.items()}
 
 
 def _contact_keep(graph: RuleGraph) -> float:

@@ -82,6 +82,9 @@ class Decoded:
     ignored: int = 0
 
 
+IGNORED = Decoded(ignored=1)  # shared: what a line nothing reads yields (never mutated)
+
+
 class SchemaError(ValueError):
     pass
 
@@ -150,29 +153,46 @@ class Decoder:
         external_names: Mapping[str, str],
         traits: Mapping[str, p.FieldSchema],
         strict: bool = False,
+        read: frozenset[str] | None = None,
     ) -> None:
         self.events = events
         self.names = {**{name: name for name in events}, **external_names}
         self.traits = traits
         self.strict = strict
         self._converters = {name: _compile_converter(schema) for name, schema in events.items()}
+        # Names (as they arrive) of the events the engine reads (`read`): a line of any other
+        # event, with no traits aboard, is ignored before it is even validated (unless
+        # strict, which rejects undeclared events and so must look at every line).
+        self.read_names = frozenset(
+            external for external, name in self.names.items() if read is None or name in read
+        )
+        self.skip_unread = read is not None and not strict
 
     def decode_line(self, raw: bytes | str, line: int) -> Decoded:
-        out = Decoded()
         try:
             document = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
+            out = Decoded()
             if _text(raw).strip():
                 out.rejected.append(Rejected(line, f"invalid JSON: {exc}", _text(raw)))
             return out
         if type(document) is not dict:
-            out.rejected.append(Rejected(line, "a line must hold a JSON object", _text(raw)))
-            return out
+            return Decoded(rejected=[Rejected(line, "a line must hold a JSON object", _text(raw))])
         if ("type" in document or "batch" in document) and (
             document.get("type") in SEGMENT_TYPES or "batch" in document
         ):
+            out = Decoded()
             self._segment(document, line, out, _text(raw))
             return out
+        name = document.get("event")
+        if (
+            self.skip_unread
+            and type(name) is str
+            and name not in self.read_names
+            and not document.get("traits")
+        ):
+            return IGNORED
+        out = Decoded()
         try:
             item = self._fbdsl_event(document, line)
         except SchemaError as exc:

@@ -118,34 +118,46 @@ class CustomerState:
     # -- persistence -----------------------------------------------------------------------
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "traits": self.traits,
-            "tags": sorted(self.tags),
-            "opt_outs": sorted(self.opt_outs),
-            "contacts": [c.to_list() for c in self.contacts],
-            "last_contact_at": self.last_contact_at,
-            "last_sent_at": self.last_sent_at,
-            "history": {e: [[at, f] for at, f in entries] for e, entries in self.history.items()},
-            "last_seen": self.last_seen,
-            "newest": self.newest if self.newest != -INFINITY else None,
-            "timers": [self.timers[i].to_json() for i in sorted(self.timers)],
-        }
+        """The state as JSON for the ledger; empty parts are left out (most customers have
+        no tags, opt-outs or timers, and every byte is written again at each change)."""
+        data: dict[str, Any] = {}
+        if self.traits:
+            data["traits"] = self.traits
+        if self.tags:
+            data["tags"] = sorted(self.tags)
+        if self.opt_outs:
+            data["opt_outs"] = sorted(self.opt_outs)
+        if self.contacts:
+            data["contacts"] = [c.to_list() for c in self.contacts]
+            data["last_contact_at"] = self.last_contact_at
+        if self.last_sent_at:
+            data["last_sent_at"] = self.last_sent_at
+        if self.history:
+            data["history"] = {e: [[at, f] for at, f in rows] for e, rows in self.history.items()}
+        if self.last_seen:
+            data["last_seen"] = self.last_seen
+        if self.newest != -INFINITY:
+            data["newest"] = self.newest
+        if self.timers:
+            data["timers"] = [self.timers[i].to_json() for i in sorted(self.timers)]
+        return data
 
     @classmethod
     def from_json(cls, customer_id: str, data: dict[str, Any]) -> CustomerState:
         return cls(
             customer_id=customer_id,
-            traits=_tuples(data["traits"]),
-            tags=set(data["tags"]),
-            opt_outs=set(data["opt_outs"]),
-            contacts=[Contact(*c) for c in data["contacts"]],
-            last_contact_at=data["last_contact_at"],
-            last_sent_at=data["last_sent_at"],
+            traits=_tuples(data.get("traits", {})),
+            tags=set(data.get("tags", ())),
+            opt_outs=set(data.get("opt_outs", ())),
+            contacts=[Contact(*c) for c in data.get("contacts", ())],
+            last_contact_at=data.get("last_contact_at", {}),
+            last_sent_at=data.get("last_sent_at", {}),
             history={
-                e: [(at, _tuples(f)) for at, f in entries] for e, entries in data["history"].items()
+                e: [(at, _tuples(f)) for at, f in rows]
+                for e, rows in data.get("history", {}).items()
             },
-            last_seen=data["last_seen"],
-            newest=data["newest"] if data["newest"] is not None else -INFINITY,
+            last_seen=data.get("last_seen", {}),
+            newest=data.get("newest", -INFINITY),
             timers={t[0]: Timer.from_json(t) for t in data.get("timers", ())},
         )
 

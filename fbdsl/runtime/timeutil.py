@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from fbdsl.compiler.parser import parse_duration
 
@@ -19,6 +20,7 @@ def parse_time(text: str) -> float:
     return moment.timestamp()
 
 
+@lru_cache(maxsize=4096)  # a decision formats its time and its trigger's, often the same
 def format_time(seconds: float) -> str:
     """Epoch seconds to RFC 3339 in UTC with a `Z`; whole seconds unless there is a fraction."""
     moment = datetime.fromtimestamp(seconds, UTC)

@@ -2,7 +2,9 @@
 
 Customer states (with their pending timers) are read on first use and written back, with
 the seen event ids, the timer index changes and the new decisions, in one transaction per
-`commit` (the engine commits every few thousand events and at the end). Memory stays
+`commit` (the engine commits every few thousand events and at the end). (Committing on a
+writer thread while the engine goes on was measured slower: binding the rows holds the GIL,
+and the two threads fight for it.) Memory stays
 bounded however many customers and timers there are: the state cache keeps the most
 recently used states (trimmed at each commit, when every state is clean), seen ids are
 answered by a Bloom filter and the database, and only the next timers are held in memory.
@@ -30,7 +32,8 @@ SCHEMA_VERSION = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS customers (customer_id TEXT PRIMARY KEY, state BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS customers (customer_id TEXT PRIMARY KEY, state BLOB NOT NULL)
+    WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS seen_events (event_id TEXT PRIMARY KEY, at REAL NOT NULL)
     WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS decisions (seq INTEGER PRIMARY KEY, decision BLOB NOT NULL);
@@ -51,20 +54,31 @@ class SqliteLedger(Ledger):
     ) -> None:
         self.path = path
         self._lock_file = self._lock(path)
-        self.db = sqlite3.connect(str(path), isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db = self._connect(path)
         self._migrate()
         self.cached_states = cached_states
         self.cache: OrderedDict[str, CustomerState] = OrderedDict()
         self.dirty: dict[str, CustomerState] = {}
-        (seen_count,) = self.db.execute("SELECT count(*) FROM seen_events").fetchone()
-        self.seen_filter = self._build_filter(seen_count)
+        # Customers with a stored state: a customer seen for the first time is not looked for.
+        self.stored = BloomFilter(self._count("customers"))
+        self.stored.add_all(row[0] for row in self.db.execute("SELECT customer_id FROM customers"))
+        self.seen_filter = self._build_filter(self._count("seen_events"))
         self.new_seen: dict[str, float] = {}
         self.new_decisions: list[bytes] = []
         self.meta_changes: dict[str, str] = {}
-        (timer_count,) = self.db.execute("SELECT count(*) FROM timer_index").fetchone()
-        self.timers = TimerIndex(self, timers_in_memory, timer_count)
+        self.timers = TimerIndex(self, timers_in_memory, self._count("timer_index"))
+
+    @staticmethod
+    def _connect(path: Path) -> sqlite3.Connection:
+        db = sqlite3.connect(str(path), isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA wal_autocheckpoint=10000")  # pages: fewer, larger checkpoints
+        return db
+
+    def _count(self, table: str) -> int:
+        (count,) = self.db.execute(f"SELECT count(*) FROM {table}").fetchone()
+        return int(count)
 
     @staticmethod
     def _lock(path: Path) -> IO[str]:
@@ -99,9 +113,11 @@ class SqliteLedger(Ledger):
         if state is not None:
             self.cache.move_to_end(customer_id)
             return state
-        row = self.db.execute(
-            "SELECT state FROM customers WHERE customer_id = ?", (customer_id,)
-        ).fetchone()
+        row = None
+        if customer_id in self.stored:
+            row = self.db.execute(
+                "SELECT state FROM customers WHERE customer_id = ?", (customer_id,)
+            ).fetchone()
         if row is None:
             state = CustomerState(customer_id)
         else:
@@ -164,47 +180,43 @@ class SqliteLedger(Ledger):
 
     def commit(self) -> None:
         added, removed = self.timers.commit_changes()
-        if (
-            self.dirty
-            or self.new_seen
-            or self.new_decisions
-            or self.meta_changes
-            or added
-            or removed
-        ):
-            with self.db:  # one transaction
-                self.db.execute("BEGIN IMMEDIATE")
-                self.db.executemany(
+        states = [
+            (cid, orjson.dumps(state.to_json(), option=orjson.OPT_NON_STR_KEYS))
+            for cid, state in self.dirty.items()
+        ]
+        if states or self.new_seen or self.new_decisions or self.meta_changes or added or removed:
+            db = self.db
+            with db:  # one transaction
+                db.execute("BEGIN IMMEDIATE")
+                db.executemany(
                     "INSERT INTO customers VALUES (?, ?) ON CONFLICT(customer_id) "
                     "DO UPDATE SET state = excluded.state",
-                    [
-                        (cid, orjson.dumps(state.to_json(), option=orjson.OPT_NON_STR_KEYS))
-                        for cid, state in self.dirty.items()
-                    ],
+                    states,
                 )
-                self.db.executemany(
+                db.executemany(
                     "INSERT OR IGNORE INTO seen_events VALUES (?, ?)", self.new_seen.items()
                 )
-                self.db.executemany(
+                db.executemany(
                     "INSERT INTO decisions (decision) VALUES (?)",
-                    [(line,) for line in self.new_decisions],
+                    [(d,) for d in self.new_decisions],
                 )
-                self.db.executemany(
+                db.executemany(
                     "DELETE FROM timer_index WHERE timer_id = ?", [(i,) for i in removed]
                 )
-                self.db.executemany(
-                    "INSERT OR REPLACE INTO timer_index VALUES (?, ?, ?, ?, ?)", added
-                )
-                self.db.executemany(
+                db.executemany("INSERT OR REPLACE INTO timer_index VALUES (?, ?, ?, ?, ?)", added)
+                db.executemany(
                     "INSERT OR REPLACE INTO meta VALUES (?, ?)", list(self.meta_changes.items())
                 )
-        self.dirty.clear()
-        self.new_seen.clear()
-        self.new_decisions.clear()
-        self.meta_changes.clear()
+        for customer_id in self.dirty:
+            if customer_id not in self.stored:
+                self.stored.add(customer_id)
+        self.dirty, self.new_seen, self.new_decisions, self.meta_changes = {}, {}, [], {}
+        if self.stored.full:
+            self.stored = BloomFilter(self._count("customers"))
+            rows = self.db.execute("SELECT customer_id FROM customers")
+            self.stored.add_all(row[0] for row in rows)
         if self.seen_filter.full:
-            (count,) = self.db.execute("SELECT count(*) FROM seen_events").fetchone()
-            self.seen_filter = self._build_filter(count)
+            self.seen_filter = self._build_filter(self._count("seen_events"))
         while len(self.cache) > self.cached_states:  # every state is clean now
             self.cache.popitem(last=False)
 
