@@ -160,7 +160,8 @@ class Engine:
         if self.ledger.seen(event.id):
             self.counters.duplicates += 1
             return
-        self.advance(event.timestamp, inclusive=False)
+        if self.ledger.timers.count:
+            self.advance(event.timestamp, inclusive=False)
         self._process(event)
         while self._feedback:
             self._process(self._feedback.pop(0))
@@ -179,10 +180,12 @@ class Engine:
     def _process(self, event: Event) -> None:
         self.counters.events += 1
         now = event.timestamp
-        self.ledger.mark_seen(event.id, now)
-        self.clock = max(self.clock, now)
+        ledger = self.ledger
+        ledger.mark_seen(event.id, now)
+        if now > self.clock:
+            self.clock = now
         name = event.name
-        state = self.ledger.customer(event.customer_id)
+        state = ledger.customer(event.customer_id)
         if now < state.newest - self.allowed_lateness:
             self.counters.late += 1
         if event.traits:
@@ -196,17 +199,21 @@ class Engine:
             needed = self.history_fields[name]
             kept = {key: event.fields[key] for key in needed} if needed else _NO_FIELDS
             state.record_event(name, now, kept, self.history_keep[name])
-        if name in self.last_seen_events:
-            state.last_seen[name] = now if prev is None else max(prev, now)
-        state.newest = max(state.newest, now)
+        if name in self.last_seen_events and (prev is None or now > prev):
+            state.last_seen[name] = now
+        if now > state.newest:
+            state.newest = now
         if state.timers and name in self.watched_events:
             self._watch(event, state)
         matcher = self.matchers.get(name)
         if matcher is not None:
-            for node in matcher(event.fields, state, now, prev):
+            matched = matcher(event.fields, state, now, prev)
+            if matched:
                 trigger = Trigger(name, event.id, now, event.fields, prev)
-                self._triggered(self.rules[node.index], trigger, state)
-        self.ledger.touch(state)
+                rules = self.rules
+                for node in matched:
+                    self._triggered(rules[node.index], trigger, state)
+        ledger.touch(state)
 
     def _apply_traits(self, state: CustomerState, traits: dict[str, Any]) -> None:
         """Profile traits, already converted to their declared types by the decoder."""
@@ -379,8 +386,11 @@ class Engine:
         self._feedback.append(Event(name, state.customer_id, now, f"fbdsl:{did}", values, None, 0))
 
     def trigger_properties(self, trigger: Trigger) -> dict[str, Any]:
-        names, times = self._shapes[trigger.event]
-        return d.properties_view(trigger.fields, names, times)
+        view = trigger.view
+        if view is None:
+            names, times = self._shapes[trigger.event]
+            view = trigger.view = d.properties_view(trigger.fields, names, times)
+        return view
 
     def take_output(self) -> list[dict[str, Any]]:
         out, self.output = self.output, []

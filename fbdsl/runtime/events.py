@@ -41,17 +41,18 @@ from fbdsl.runtime.timeutil import parse_duration_value, parse_time
 SEGMENT_TYPES = {"track", "identify", "batch", "page", "screen", "group", "alias"}
 
 
-@attrs.frozen(slots=True)
+@attrs.define(slots=True, eq=False)
 class Event:
     """A decoded, validated event. `fields` holds every declared field (defaults applied)
-    plus `customer_id`, `timestamp` (epoch seconds) and `id`."""
+    plus `customer_id`, `timestamp` (epoch seconds) and `id`. Never changed once made (not
+    frozen only because a frozen class costs five times as much to build, once per event)."""
 
     name: str
     customer_id: str
     timestamp: float
     id: str
-    fields: dict[str, Any] = attrs.field(hash=False)
-    traits: dict[str, Any] | None = attrs.field(hash=False)
+    fields: dict[str, Any]
+    traits: dict[str, Any] | None
     line: int
 
 

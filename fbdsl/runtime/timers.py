@@ -32,6 +32,8 @@ class Trigger:
     timestamp: float
     fields: dict[str, Any]
     prev: float | None  # the customer's previous event of this type (since, first_time)
+    # The declared fields as decisions show them, made once for all the trigger's decisions.
+    view: dict[str, Any] | None = attrs.field(default=None, eq=False)
 
     def to_json(self) -> list[Any]:
         return [self.event, self.id, self.timestamp, self.fields, self.prev]
