@@ -216,3 +216,25 @@ then send survey "sms_survey"
         ("high", "c1", "send_survey", "sms", "sent"),
         ("low", "c1", "send_survey", None, "suppressed"),
     ]
+
+
+def test_late_events_are_counted_and_never_reopen_a_fired_window() -> None:
+    graph = graph_of(
+        BASE
+        + 'rule r when cart_updated and no order_completed within 1h then send survey "cart_exit"'
+    )
+    events = [
+        event("cart_updated", "c1", "2026-01-01T10:00:00Z", "e1", cart_id="k"),
+        event("cart_updated", "c1", "2026-01-01T12:00:00Z", "e2", cart_id="k2"),  # fires e1's
+        event("order_completed", "c1", "2026-01-01T10:30:00Z", "o1"),  # late: 1h30 behind
+    ]
+    decisions, report = run(graph, events, flush=True)
+    # e1's window closed at 11:00 with no order: the late order (10:30) does not take the
+    # survey back; it is before e2's window, so e2's survey goes out too.
+    assert [(d["trigger"]["id"], d["status"], d["at"]) for d in decisions] == [
+        ("e1", "sent", "2026-01-01T11:00:00Z"),
+        ("e2", "sent", "2026-01-01T13:00:00Z"),
+    ]
+    assert report.late == 1
+    _, tolerant = run(graph, events, flush=True, allowed_lateness=2 * 3600.0)
+    assert tolerant.late == 0
