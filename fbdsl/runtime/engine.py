@@ -188,23 +188,32 @@ class Engine:
         state = ledger.customer(event.customer_id)
         if now < state.newest - self.allowed_lateness:
             self.counters.late += 1
+        if now > state.newest:
+            # Only for counting late events: not worth a write of its own (saved with the
+            # customer's next real change).
+            state.newest = now
+        changed = False
         if event.traits:
             self._apply_traits(state, event.traits)
+            changed = True
         if name == OPT_OUT_EVENT:
             state.opt_outs.add(_channel_of(event))
+            changed = True
         elif name == OPT_IN_EVENT:
             state.opt_outs.discard(_channel_of(event))
+            changed = True
         prev = state.last_seen.get(name)
         if name in self.history_events:
             needed = self.history_fields[name]
             kept = {key: event.fields[key] for key in needed} if needed else _NO_FIELDS
             state.record_event(name, now, kept, self.history_keep[name])
+            changed = True
         if name in self.last_seen_events and (prev is None or now > prev):
             state.last_seen[name] = now
-        if now > state.newest:
-            state.newest = now
+            changed = True
         if state.timers and name in self.watched_events:
             self._watch(event, state)
+            changed = True
         matcher = self.matchers.get(name)
         if matcher is not None:
             matched = matcher(event.fields, state, now, prev)
@@ -213,7 +222,9 @@ class Engine:
                 rules = self.rules
                 for node in matched:
                     self._triggered(rules[node.index], trigger, state)
-        ledger.touch(state)
+                changed = True
+        if changed:
+            ledger.touch(state)
 
     def _apply_traits(self, state: CustomerState, traits: dict[str, Any]) -> None:
         """Profile traits, already converted to their declared types by the decoder."""
