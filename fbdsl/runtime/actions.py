@@ -70,10 +70,7 @@ class ActionRunner:
                 channel=channel,
                 status=status,
                 reason=reason,
-                trigger_event=trigger.event,
-                trigger_id=trigger.id,
-                trigger_time=trigger.timestamp,
-                trigger_properties=self.engine.trigger_properties(trigger),
+                trigger=self.engine.trigger_view(trigger),
                 mode=self.engine.mode,
                 extra=extra,
             )

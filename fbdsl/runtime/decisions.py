@@ -54,10 +54,7 @@ def make_decision(
     channel: str | None,
     status: str,
     reason: str | None,
-    trigger_event: str,
-    trigger_id: str,
-    trigger_time: float,
-    trigger_properties: dict[str, Any],
+    trigger: dict[str, Any],
     mode: str,
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
@@ -71,12 +68,7 @@ def make_decision(
         "channel": channel,
         "status": status,
         "reason": reason,
-        "trigger": {
-            "event": trigger_event,
-            "id": trigger_id,
-            "timestamp": format_time(trigger_time),
-            "properties": trigger_properties,
-        },
+        "trigger": trigger,
         "mode": mode,
     }
     if extra:
@@ -84,11 +76,19 @@ def make_decision(
     return decision
 
 
-def properties_view(
-    fields: dict[str, Any], names: tuple[str, ...], times: frozenset[str]
+def trigger_view(
+    event: str,
+    event_id: str,
+    timestamp: float,
+    fields: dict[str, Any],
+    names: tuple[str, ...],
+    times: frozenset[str],
 ) -> dict[str, Any]:
-    """An event's declared fields as they appear in a decision: times as RFC 3339."""
-    return {name: format_time(fields[name]) if name in times else fields[name] for name in names}
+    """A decision's `trigger`: the event, its id and time, and its declared fields (`names`;
+    those in `times` as RFC 3339). Shared by all the decisions of one trigger (read-only)."""
+    properties = {n: format_time(fields[n]) if n in times else fields[n] for n in names}
+    return {"event": event, "id": event_id, "timestamp": format_time(timestamp),
+            "properties": properties}  # fmt: skip
 
 
 def encode(decision: dict[str, Any]) -> bytes:

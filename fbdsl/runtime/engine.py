@@ -396,11 +396,14 @@ class Engine:
         values.update(customer_id=state.customer_id, timestamp=now, id=f"fbdsl:{did}")
         self._feedback.append(Event(name, state.customer_id, now, f"fbdsl:{did}", values, None, 0))
 
-    def trigger_properties(self, trigger: Trigger) -> dict[str, Any]:
+    def trigger_view(self, trigger: Trigger) -> dict[str, Any]:
+        """The trigger as its decisions show it, made once per trigger."""
         view = trigger.view
         if view is None:
             names, times = self._shapes[trigger.event]
-            view = trigger.view = d.properties_view(trigger.fields, names, times)
+            view = trigger.view = d.trigger_view(
+                trigger.event, trigger.id, trigger.timestamp, trigger.fields, names, times
+            )
         return view
 
     def take_output(self) -> list[dict[str, Any]]:

@@ -32,7 +32,7 @@ class Trigger:
     timestamp: float
     fields: dict[str, Any]
     prev: float | None  # the customer's previous event of this type (since, first_time)
-    # The declared fields as decisions show them, made once for all the trigger's decisions.
+    # The trigger as its decisions show it, made once for all of them (not persisted).
     view: dict[str, Any] | None = attrs.field(default=None, eq=False)
 
     def to_json(self) -> list[Any]:
