@@ -306,6 +306,10 @@ from fbdsl.cli_review import fmt, lint  # noqa: E402  (the reviewer commands: cl
 main.add_command(lint)
 main.add_command(fmt)
 
+from fbdsl.cli_serve import serve  # noqa: E402  (the sidecar: cli_serve.py)
+
+main.add_command(serve)
+
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -6,6 +6,10 @@ again: at-least-once delivery, and `decision_id` tells the repeats apart. For a 
 sink also records the file's size in that same commit; when a run opens the file again, the
 bytes beyond the size the ledger knows (a batch whose commit never happened, which the
 resumed run decides again) are cut off: exactly once.
+
+The sidecar's webhook goes through the ledger's outbox (`OutboxSink`): decisions are added
+to it in the same commit as the state that made them, and a deliverer (outbox.py) sends
+them once committed.
 """
 
 from __future__ import annotations
@@ -62,7 +66,18 @@ class FileSink:
         self.handle.close()
 
 
-Sink = StreamSink | FileSink
+class OutboxSink:
+    """Decisions queued in the ledger's outbox for the webhook, durable with the commit."""
+
+    def write(self, lines: list[bytes], ledger: Ledger) -> None:
+        if lines:
+            ledger.outbox_add(lines)
+
+    def close(self) -> None:
+        pass
+
+
+Sink = StreamSink | FileSink | OutboxSink
 
 
 def open_sink(target: str, ledger: Ledger, stdout: IO[bytes]) -> Sink:
@@ -73,3 +88,34 @@ def open_sink(target: str, ledger: Ledger, stdout: IO[bytes]) -> Sink:
     if path.exists() and not path.is_file():
         return StreamSink(path.open("ab"), owned=True)
     return FileSink(path, ledger)
+
+
+class DeadLetterFile:
+    """Rejected input of the sidecar, one JSON object a line: `{"received_at", "endpoint",
+    "line", "reason", "raw"}`. Written on the engine thread and made durable (fsync) in the
+    same round as the response that reports the rejection."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.handle: IO[bytes] | None = None
+        self.unsynced = False
+
+    def write(self, record: dict[str, object]) -> None:
+        import orjson
+
+        if self.handle is None:
+            self.handle = open(self.path, "ab")  # noqa: SIM115 - closed by close()
+        self.handle.write(orjson.dumps(record) + b"\n")
+        self.unsynced = True
+
+    def sync(self) -> None:
+        if self.handle is not None and self.unsynced:
+            self.handle.flush()
+            os.fsync(self.handle.fileno())
+            self.unsynced = False
+
+    def close(self) -> None:
+        if self.handle is not None:
+            self.sync()
+            self.handle.close()
+            self.handle = None

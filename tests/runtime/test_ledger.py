@@ -59,7 +59,7 @@ def test_schema_version_is_checked(tmp_path: Path) -> None:
     open_ledger(path).close()
     with sqlite3.connect(path) as db:
         db.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
-    with pytest.raises(LedgerError, match="schema version 99; this fbdsl reads version 2"):
+    with pytest.raises(LedgerError, match="schema version 99; this fbdsl reads version 3"):
         open_ledger(path)
 
 

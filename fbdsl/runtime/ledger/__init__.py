@@ -1,5 +1,5 @@
-"""The contact-policy ledger: per-customer state, seen event ids, pending timers, and the
-decision log.
+"""The contact-policy ledger: per-customer state, seen event ids, pending timers, the
+decision log (queryable by customer), and the webhook outbox.
 
 `Ledger` is the interface the engine talks to; `MemoryLedger` (tests) and `SqliteLedger`
 (the default: one file, WAL, batched transactions) implement it. The engine works on
@@ -7,16 +7,38 @@ in-memory `CustomerState`s (which hold the customer's pending timers); `touch` m
 changed, `timers` orders every pending timer for firing, and `commit` makes every change
 since the last commit durable in one transaction, together with the event ids seen and the
 decisions made, so a run stopped between commits resumes exactly at the last one.
+
+The outbox (used by `fbdsl serve --webhook`) holds the decisions not yet delivered: they are
+added in the same transaction as the state that made them, and removed once the receiver
+has acknowledged them, so a crash or an unreachable receiver never loses one.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+
+import orjson
 
 from fbdsl.runtime.state import CustomerState
 from fbdsl.runtime.timers import TimerIndex
+
+_CUSTOMER_KEY = b'"customer_id":"'
+
+
+def customer_of(decision: bytes) -> str:
+    """The customer id of an encoded decision, without decoding all of it. The keys before
+    `customer_id` hold JSON strings, in which a quote is always escaped, so the first
+    `"customer_id":"` is the key; a value with an escape in it is decoded properly."""
+    start = decision.find(_CUSTOMER_KEY)
+    if start >= 0:
+        start += len(_CUSTOMER_KEY)
+        end = decision.find(b'"', start)
+        value = decision[start:end]
+        if end > 0 and b"\\" not in value:
+            return value.decode()
+    return str(orjson.loads(decision)["customer_id"])
 
 
 class LedgerError(Exception):
@@ -63,13 +85,40 @@ class Ledger(ABC):
     def decisions(self) -> list[bytes]:
         """The whole decision log, in order (tests, audits)."""
 
+    @abstractmethod
+    def decisions_for(self, customer_id: str, limit: int) -> list[bytes]:
+        """The customer's last `limit` decisions, oldest first (the audit trail)."""
 
-def open_ledger(path: str | Path | None) -> Ledger:
-    """`None` or ":memory:" for a memory ledger; otherwise an SQLite file."""
+    @abstractmethod
+    def outbox_add(self, lines: Iterable[bytes]) -> None:
+        """Queue encoded decisions for delivery (made durable by the next commit)."""
+
+    @abstractmethod
+    def outbox_after(self, seq: int, limit: int) -> list[tuple[int, bytes]]:
+        """Committed outbox entries with a sequence number above `seq`, in order."""
+
+    @abstractmethod
+    def outbox_done(self, seq: int) -> None:
+        """Every entry up to `seq` was delivered: remove them (at the next commit)."""
+
+    @abstractmethod
+    def outbox_depth(self) -> int:
+        """Entries waiting for delivery (committed or not)."""
+
+    @abstractmethod
+    def pending_timer_ids(self) -> Iterator[tuple[str, str]]:
+        """(customer id, timer id) of every pending timer, committed or not."""
+
+
+def open_ledger(path: str | Path | None, synchronous: str = "NORMAL") -> Ledger:
+    """`None` or ":memory:" for a memory ledger; otherwise an SQLite file.
+
+    `synchronous` is SQLite's setting: NORMAL (batch runs) survives a crash of the process;
+    FULL (the sidecar) also survives a crash of the machine, at an fsync per commit."""
     if path is None or str(path) == ":memory:":
         from fbdsl.runtime.ledger.memory import MemoryLedger
 
         return MemoryLedger()
     from fbdsl.runtime.ledger.sqlite import SqliteLedger
 
-    return SqliteLedger(Path(path))
+    return SqliteLedger(Path(path), synchronous=synchronous)

@@ -10,6 +10,10 @@ recently used states (trimmed at each commit, when every state is clean), seen i
 answered by a Bloom filter and the database, and only the next timers are held in memory.
 A run holds an exclusive lock on the file, so two runs cannot interleave their
 reservations; the state a run caches is therefore always the state on disk.
+
+Schema version 3 added the customer id column (and index) of the decision log, for the
+audit trail of one customer, and the webhook outbox; a version 2 ledger is upgraded in
+place when opened, any other version is refused.
 """
 
 from __future__ import annotations
@@ -17,18 +21,19 @@ from __future__ import annotations
 import fcntl
 import sqlite3
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
 import orjson
 
-from fbdsl.runtime.ledger import Ledger, LedgerError
+from fbdsl.runtime.ledger import Ledger, LedgerError, customer_of
 from fbdsl.runtime.ledger.bloom import BloomFilter
 from fbdsl.runtime.state import CustomerState
 from fbdsl.runtime.timers import TimerIndex, TimerKey
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+UPGRADABLE_VERSION = 2  # upgraded in place by _upgrade_from_2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -36,7 +41,11 @@ CREATE TABLE IF NOT EXISTS customers (customer_id TEXT PRIMARY KEY, state BLOB N
     WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS seen_events (event_id TEXT PRIMARY KEY, at REAL NOT NULL)
     WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS decisions (seq INTEGER PRIMARY KEY, decision BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS decisions (
+    seq INTEGER PRIMARY KEY, customer_id TEXT NOT NULL, decision BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS decisions_by_customer ON decisions (customer_id, seq);
+CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, decision BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS timer_index (
     due REAL NOT NULL, rank INTEGER NOT NULL, customer_id TEXT NOT NULL,
     action INTEGER NOT NULL, timer_id TEXT NOT NULL,
@@ -50,11 +59,17 @@ KEY_COLUMNS = "due, rank, customer_id, action, timer_id"
 
 class SqliteLedger(Ledger):
     def __init__(
-        self, path: Path, cached_states: int = 100_000, timers_in_memory: int = 200_000
+        self,
+        path: Path,
+        cached_states: int = 100_000,
+        timers_in_memory: int = 200_000,
+        synchronous: str = "NORMAL",
     ) -> None:
+        if synchronous not in ("NORMAL", "FULL"):
+            raise ValueError(f"synchronous must be NORMAL or FULL, not {synchronous!r}")
         self.path = path
         self._lock_file = self._lock(path)
-        self.db = self._connect(path)
+        self.db = self._connect(path, synchronous)
         self._migrate()
         self.cached_states = cached_states
         self.cache: OrderedDict[str, CustomerState] = OrderedDict()
@@ -66,13 +81,16 @@ class SqliteLedger(Ledger):
         self.new_seen: dict[str, float] = {}
         self.new_decisions: list[bytes] = []
         self.meta_changes: dict[str, str] = {}
+        self.new_outbox: list[bytes] = []
+        self.outbox_done_upto = 0  # delivered up to this sequence number (not yet committed)
+        self.outbox_committed = self._count("outbox")
         self.timers = TimerIndex(self, timers_in_memory, self._count("timer_index"))
 
     @staticmethod
-    def _connect(path: Path) -> sqlite3.Connection:
-        db = sqlite3.connect(str(path), isolation_level=None)
+    def _connect(path: Path, synchronous: str) -> sqlite3.Connection:
+        db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute(f"PRAGMA synchronous={synchronous}")
         db.execute("PRAGMA wal_autocheckpoint=10000")  # pages: fewer, larger checkpoints
         return db
 
@@ -96,7 +114,9 @@ class SqliteLedger(Ledger):
             raise LedgerError(f"{self.path} is not an fbdsl ledger")
         if "meta" in tables:
             row = self.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-            if row is not None and int(row[0]) != SCHEMA_VERSION:
+            if row is not None and int(row[0]) == UPGRADABLE_VERSION:
+                self._upgrade_from_2()
+            elif row is not None and int(row[0]) != SCHEMA_VERSION:
                 raise LedgerError(
                     f"{self.path} has ledger schema version {row[0]}; this fbdsl reads version "
                     f"{SCHEMA_VERSION}"
@@ -105,6 +125,29 @@ class SqliteLedger(Ledger):
         self.db.execute(
             "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
         )
+
+    def _upgrade_from_2(self) -> None:
+        """Version 2 -> 3: the decision log gains its customer id column, filled from the
+        decisions themselves, and the outbox appears; in one transaction."""
+        db = self.db
+        with db:
+            db.execute("BEGIN IMMEDIATE")
+            db.execute("ALTER TABLE decisions ADD COLUMN customer_id TEXT NOT NULL DEFAULT ''")
+            rows = db.execute("SELECT seq, decision FROM decisions").fetchall()
+            db.executemany(
+                "UPDATE decisions SET customer_id = ? WHERE seq = ?",
+                [(customer_of(bytes(decision)), seq) for seq, decision in rows],
+            )
+            db.execute(
+                "CREATE INDEX IF NOT EXISTS decisions_by_customer ON decisions (customer_id, seq)"
+            )
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS outbox "
+                "(seq INTEGER PRIMARY KEY AUTOINCREMENT, decision BLOB NOT NULL)"
+            )
+            db.execute(
+                "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),)
+            )
 
     # -- customers ---------------------------------------------------------------------------
 
@@ -169,6 +212,39 @@ class SqliteLedger(Ledger):
     def log_decisions(self, lines: Iterable[bytes]) -> None:
         self.new_decisions.extend(lines)
 
+    def decisions_for(self, customer_id: str, limit: int) -> list[bytes]:
+        rows = self.db.execute(
+            "SELECT decision FROM decisions WHERE customer_id = ? ORDER BY seq DESC LIMIT ?",
+            (customer_id, limit),
+        ).fetchall()
+        stored = [bytes(row[0]) for row in reversed(rows)]
+        fresh = [line for line in self.new_decisions if customer_of(line) == customer_id]
+        return (stored + fresh)[-limit:] if limit > 0 else []
+
+    # -- outbox ------------------------------------------------------------------------------
+
+    def outbox_add(self, lines: Iterable[bytes]) -> None:
+        self.new_outbox.extend(lines)
+
+    def outbox_after(self, seq: int, limit: int) -> list[tuple[int, bytes]]:
+        rows = self.db.execute(
+            "SELECT seq, decision FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit)
+        )
+        return [(int(number), bytes(line)) for number, line in rows]
+
+    def outbox_done(self, seq: int) -> None:
+        self.outbox_done_upto = max(self.outbox_done_upto, seq)
+
+    def outbox_depth(self) -> int:
+        return self.outbox_committed + len(self.new_outbox)
+
+    def pending_timer_ids(self) -> Iterator[tuple[str, str]]:
+        added, removed = self.timers.added, self.timers.removed
+        rows = self.db.execute("SELECT customer_id, timer_id FROM timer_index").fetchall()
+        pending = [(c, t) for c, t in rows if t not in removed and t not in added]
+        pending += [(key[2], key[4]) for key in added.values()]
+        yield from pending
+
     def meta(self, key: str) -> str | None:
         if key in self.meta_changes:
             return self.meta_changes[key]
@@ -184,7 +260,17 @@ class SqliteLedger(Ledger):
             (cid, orjson.dumps(state.to_json(), option=orjson.OPT_NON_STR_KEYS))
             for cid, state in self.dirty.items()
         ]
-        if states or self.new_seen or self.new_decisions or self.meta_changes or added or removed:
+        outbox_done = self.outbox_done_upto
+        if (
+            states
+            or self.new_seen
+            or self.new_decisions
+            or self.meta_changes
+            or added
+            or removed
+            or self.new_outbox
+            or outbox_done
+        ):
             db = self.db
             with db:  # one transaction
                 db.execute("BEGIN IMMEDIATE")
@@ -197,9 +283,17 @@ class SqliteLedger(Ledger):
                     "INSERT OR IGNORE INTO seen_events VALUES (?, ?)", self.new_seen.items()
                 )
                 db.executemany(
-                    "INSERT INTO decisions (decision) VALUES (?)",
-                    [(d,) for d in self.new_decisions],
+                    "INSERT INTO decisions (customer_id, decision) VALUES (?, ?)",
+                    [(customer_of(d), d) for d in self.new_decisions],
                 )
+                db.executemany(
+                    "INSERT INTO outbox (decision) VALUES (?)", [(d,) for d in self.new_outbox]
+                )
+                delivered = 0
+                if outbox_done:
+                    delivered = db.execute(
+                        "DELETE FROM outbox WHERE seq <= ?", (outbox_done,)
+                    ).rowcount
                 db.executemany(
                     "DELETE FROM timer_index WHERE timer_id = ?", [(i,) for i in removed]
                 )
@@ -207,10 +301,12 @@ class SqliteLedger(Ledger):
                 db.executemany(
                     "INSERT OR REPLACE INTO meta VALUES (?, ?)", list(self.meta_changes.items())
                 )
+            self.outbox_committed += len(self.new_outbox) - delivered
         for customer_id in self.dirty:
             if customer_id not in self.stored:
                 self.stored.add(customer_id)
         self.dirty, self.new_seen, self.new_decisions, self.meta_changes = {}, {}, [], {}
+        self.new_outbox, self.outbox_done_upto = [], 0
         if self.stored.full:
             self.stored = BloomFilter(self._count("customers"))
             rows = self.db.execute("SELECT customer_id FROM customers")
