@@ -13,6 +13,10 @@ commit is shared by everything that arrived meanwhile.
 An exception inside the engine leaves its in-memory state half-changed: the thread then
 stops without committing, every waiting request is answered 503, and the server exits
 (status 1) so that a supervisor restarts it from the last commit.
+
+Crash tests need a `kill -9` at the worst moment: with the environment variable
+`FBDSL_FAILPOINT=kill-before-commit:N`, the process kills itself (SIGKILL) in the Nth
+round that made decisions, after writing them to the sinks and before the ledger commit.
 """
 
 from __future__ import annotations
@@ -20,7 +24,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import queue
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -67,6 +73,15 @@ class Job:
 
 
 _STOP = object()
+
+
+def _failpoint(value: str | None) -> int | None:
+    if not value:
+        return None
+    name, _, count = value.partition(":")
+    if name != "kill-before-commit" or not count.isdigit():
+        raise ValueError(f"FBDSL_FAILPOINT: expected kill-before-commit:N, not {value!r}")
+    return int(count)
 
 
 def new_engine(rules: RuleSet, ledger: Ledger, mode: str) -> tuple[Engine, Decoder]:
@@ -119,6 +134,8 @@ class EngineHost:
         self.commit_histogram: Histogram | None = None
         self.timers_dropped_by_reload = 0
         self._round: list[Job] = []
+        self._kill_at = _failpoint(os.environ.get("FBDSL_FAILPOINT"))
+        self._deciding_rounds = 0
         self._publish()
 
     # -- starting, submitting, stopping (event loop side) -----------------------------------
@@ -215,6 +232,10 @@ class EngineHost:
                 sink.write(encoded, self.ledger)
             self.ledger.log_decisions(encoded)
             added = len(encoded)
+            self._deciding_rounds += 1
+            if self._deciding_rounds == self._kill_at:
+                log.warning("failpoint kill-before-commit: SIGKILL")
+                os.kill(os.getpid(), signal.SIGKILL)
         if self.dead_letters is not None:
             self.dead_letters.sync()
         self.ledger.commit()
