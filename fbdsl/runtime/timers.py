@@ -110,8 +110,8 @@ class TimerIndex:
         if self.horizon is not None and key <= self.horizon:
             heapq.heappush(self._heap, key)
             self._live[key[4]] = key
-            if len(self._live) > self.capacity:
-                self._shrink()
+            if self.store is not None and len(self._live) > self.capacity:
+                self._shrink()  # without a store, everything stays in memory
 
     def remove(self, timer_id: str) -> None:
         self.count -= 1

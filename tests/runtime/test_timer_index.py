@@ -78,7 +78,12 @@ def test_a_windowed_index_pops_what_a_sorted_model_pops(
 
 
 def test_without_a_store_everything_stays_in_memory() -> None:
-    index = TimerIndex()
+    index = TimerIndex(capacity=2)  # the capacity bounds only what a store can take back
+    for due in range(10, 20):
+        index.add((float(due), 0, "c", 0, f"x{due}"))
+    assert [index.pop_due(100.0, inclusive=False) for _ in range(10)] == [
+        (float(due), 0, "c", 0, f"x{due}") for due in range(10, 20)
+    ]
     for due in (5.0, 1.0, 3.0):
         index.add((due, 0, "c", 0, f"t{due}"))
     index.remove("t3.0")
