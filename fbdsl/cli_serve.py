@@ -176,7 +176,11 @@ def serve(
         _fail(f"{compiled.errors} error(s) in the rules: nothing is served", EXIT_FINDINGS)
     assert not isinstance(compiled, CompileFailure)
     try:
-        ledger = open_ledger(None if ledger_path == ":memory:" else ledger_path, synchronous="FULL")
+        ledger = open_ledger(
+            None if ledger_path == ":memory:" else ledger_path,
+            synchronous="FULL",
+            checkpoint_every=1.0,
+        )
     except LedgerError as exc:
         _fail(str(exc))
     known = ["default", *compiled.graph.modes]

@@ -17,6 +17,7 @@ owns the engine, the ledger and the sinks. Lifecycle:
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import time
@@ -100,6 +101,7 @@ class Sidecar:
             self.webhook.start()
         if self.config.watch_interval > 0:
             self._tasks.append(loop.create_task(self._watch(), name="fbdsl-watch"))
+        self._tasks.append(loop.create_task(_freeze_survivors(), name="fbdsl-gc"))
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self.begin_shutdown, signum)
         loop.add_signal_handler(signal.SIGHUP, self._reload_soon, "SIGHUP")
@@ -319,3 +321,21 @@ class Sidecar:
         if self.webhook is not None:
             families += [self.webhook.requests.family(), self.webhook.delivered.family()]
         return families
+
+
+GC_FREEZE_EVERY = 1.0  # seconds
+
+
+async def _freeze_survivors() -> None:
+    """Keep the cyclic garbage collector's passes short.
+
+    The ledger's state cache is a large, long-lived heap; a full collection walks all of
+    it (hundreds of ms with 100,000 customers), and raising the thresholds only makes each
+    young collection long instead (40-70 ms measured at 200,000). So every few seconds the
+    survivors are frozen (`gc.freeze`): collections then walk only what is younger. Frozen
+    objects are still freed by reference counting; only a reference cycle that lived
+    through a freeze is never collected, and the engine makes almost none."""
+    gc.collect()
+    while True:
+        gc.freeze()
+        await asyncio.sleep(GC_FREEZE_EVERY)

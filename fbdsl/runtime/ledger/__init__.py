@@ -110,15 +110,19 @@ class Ledger(ABC):
         """(customer id, timer id) of every pending timer, committed or not."""
 
 
-def open_ledger(path: str | Path | None, synchronous: str = "NORMAL") -> Ledger:
+def open_ledger(
+    path: str | Path | None, synchronous: str = "NORMAL", checkpoint_every: float | None = None
+) -> Ledger:
     """`None` or ":memory:" for a memory ledger; otherwise an SQLite file.
 
     `synchronous` is SQLite's setting: NORMAL (batch runs) survives a crash of the process;
-    FULL (the sidecar) also survives a crash of the machine, at an fsync per commit."""
+    FULL (the sidecar) also survives a crash of the machine, at an fsync per commit.
+    `checkpoint_every` (seconds) moves WAL checkpoints to a thread of their own (the
+    sidecar), instead of SQLite's automatic ones inside a commit."""
     if path is None or str(path) == ":memory:":
         from fbdsl.runtime.ledger.memory import MemoryLedger
 
         return MemoryLedger()
     from fbdsl.runtime.ledger.sqlite import SqliteLedger
 
-    return SqliteLedger(Path(path), synchronous=synchronous)
+    return SqliteLedger(Path(path), synchronous=synchronous, checkpoint_every=checkpoint_every)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import fcntl
 import sqlite3
+import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -64,6 +65,7 @@ class SqliteLedger(Ledger):
         cached_states: int = 100_000,
         timers_in_memory: int = 200_000,
         synchronous: str = "NORMAL",
+        checkpoint_every: float | None = None,
     ) -> None:
         if synchronous not in ("NORMAL", "FULL"):
             raise ValueError(f"synchronous must be NORMAL or FULL, not {synchronous!r}")
@@ -71,6 +73,14 @@ class SqliteLedger(Ledger):
         self._lock_file = self._lock(path)
         self.db = self._connect(path, synchronous)
         self._migrate()
+        self._checkpointer: WalCheckpointer | None = None
+        if checkpoint_every is not None:
+            # The sidecar commits hundreds of times a second and must not stall on a WAL
+            # checkpoint (tens of ms with fsyncs): another connection, on its own thread,
+            # copies the WAL back while commits go on (a PASSIVE checkpoint never blocks
+            # the writer).
+            self.db.execute("PRAGMA wal_autocheckpoint=0")
+            self._checkpointer = WalCheckpointer(path, checkpoint_every)
         self.cached_states = cached_states
         self.cache: OrderedDict[str, CustomerState] = OrderedDict()
         self.dirty: dict[str, CustomerState] = {}
@@ -317,9 +327,33 @@ class SqliteLedger(Ledger):
             self.cache.popitem(last=False)
 
     def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         self.db.close()
         self._lock_file.close()
 
     def decisions(self) -> list[bytes]:
         rows = self.db.execute("SELECT decision FROM decisions ORDER BY seq").fetchall()
         return [bytes(row[0]) for row in rows] + list(self.new_decisions)
+
+
+class WalCheckpointer:
+    """Runs `PRAGMA wal_checkpoint(PASSIVE)` every `interval` seconds on its own connection
+    and thread (a TRUNCATE one when stopped, so the WAL does not outlive the process)."""
+
+    def __init__(self, path: Path, interval: float) -> None:
+        self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        self.interval = interval
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="fbdsl-checkpoint", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.stopping.wait(self.interval):
+            self.db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.thread.join()
+        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        self.db.close()
