@@ -12,6 +12,7 @@ client reports them. 503 (with `Retry-After`) when the engine is overloaded or s
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
@@ -36,6 +37,8 @@ NATIVE_TYPES = frozenset(
         "application/json-seq",
     }
 )
+log = logging.getLogger("fbdsl.http")
+
 ERRORS_SHOWN = 100  # reasons listed in a response (all go to the dead-letter file)
 
 
@@ -89,8 +92,21 @@ def ingest_handler(
     async def handle(request: web.Request) -> web.Response:
         started = time.perf_counter()
         response = await _handle(request)
+        elapsed = time.perf_counter() - started
         metrics.requests.inc(endpoint=endpoint, status=str(response.status))
-        metrics.latency.observe(time.perf_counter() - started, endpoint=endpoint)
+        metrics.latency.observe(elapsed, endpoint=endpoint)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "request",
+                extra={
+                    "fields": {
+                        "endpoint": endpoint,
+                        "status": response.status,
+                        "ms": round(elapsed * 1000, 3),
+                        "remote": request.remote,
+                    }
+                },
+            )
         return response
 
     async def _handle(request: web.Request) -> web.Response:
