@@ -127,3 +127,31 @@ def test_a_version_2_ledger_is_upgraded_in_place(tmp_path: Path) -> None:
     ledger.commit()
     assert len(ledger.decisions()) == 4
     assert ledger.outbox_depth() == 1
+
+
+def test_stacked_bloom_filter_grows_without_forgetting() -> None:
+    from fbdsl.runtime.ledger.bloom import StackedBloomFilter
+
+    bloom = StackedBloomFilter()
+    items = [f"id-{n}" for n in range(100_000)]
+    bloom.add_all(items)
+    assert len(bloom.filters) >= 2  # it grew by stacking, never rebuilt
+    assert not bloom.full
+    assert all(item in bloom for item in items)  # no false negatives
+    strangers = sum(f"other-{n}" in bloom for n in range(20_000))
+    assert strangers < 20_000 * 0.03  # false positives: a few percent at most
+
+
+def test_a_sidecar_ledger_answers_seen_ids_across_filter_growth(tmp_path: Path) -> None:
+    ledger = SqliteLedger(tmp_path / "s.sqlite", stacked_filters=True, checkpoint_every=0.05)
+    for n in range(120_000):
+        ledger.mark_seen(f"e{n}", 0.0)
+        if n % 20_000 == 0:
+            ledger.commit()
+    ledger.commit()
+    assert all(ledger.seen(f"e{n}") for n in range(0, 120_000, 7))
+    assert not ledger.seen("never")
+    ledger.close()
+    assert (
+        not (tmp_path / "s.sqlite-wal").exists() or (tmp_path / "s.sqlite-wal").stat().st_size == 0
+    )

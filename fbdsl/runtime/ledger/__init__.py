@@ -117,12 +117,19 @@ def open_ledger(
 
     `synchronous` is SQLite's setting: NORMAL (batch runs) survives a crash of the process;
     FULL (the sidecar) also survives a crash of the machine, at an fsync per commit.
-    `checkpoint_every` (seconds) moves WAL checkpoints to a thread of their own (the
-    sidecar), instead of SQLite's automatic ones inside a commit."""
+    `checkpoint_every` (seconds) is for a process that must not pause (the sidecar): WAL
+    checkpoints run on a thread of their own, instead of SQLite's automatic ones inside a
+    commit, and the Bloom filters of seen ids and stored customers grow by stacking a larger
+    filter rather than by a rebuild from the database."""
     if path is None or str(path) == ":memory:":
         from fbdsl.runtime.ledger.memory import MemoryLedger
 
         return MemoryLedger()
     from fbdsl.runtime.ledger.sqlite import SqliteLedger
 
-    return SqliteLedger(Path(path), synchronous=synchronous, checkpoint_every=checkpoint_every)
+    return SqliteLedger(
+        Path(path),
+        synchronous=synchronous,
+        checkpoint_every=checkpoint_every,
+        stacked_filters=checkpoint_every is not None,
+    )

@@ -48,3 +48,30 @@ class BloomFilter:
         return bool(bits[first >> 3] & (1 << (first & 7))) and bool(
             bits[second >> 3] & (1 << (second & 7))
         )
+
+
+class StackedBloomFilter:
+    """Bloom filters stacked, for a process that must not pause: when the newest filter is
+    past its design load, a twice larger one takes the new items, instead of a rebuild from
+    every stored id (which took 150 ms at 300,000 ids, and grows with them). An item may be
+    in any filter; the false positive rate is at most the sum of theirs (about 0.7% each,
+    a handful of filters for millions of ids), each costing one database lookup."""
+
+    full = False  # never rebuilt
+
+    def __init__(self, expected: int = 0) -> None:
+        self.filters = [BloomFilter(expected)]
+
+    def add(self, item: str) -> None:
+        newest = self.filters[-1]
+        if newest.full:
+            newest = BloomFilter(newest.count * 2)
+            self.filters.append(newest)
+        newest.add(item)
+
+    def add_all(self, items: Iterable[str]) -> None:
+        for item in items:
+            self.add(item)
+
+    def __contains__(self, item: str) -> bool:
+        return any(item in bloom for bloom in reversed(self.filters))

@@ -29,7 +29,7 @@ from typing import IO
 import orjson
 
 from fbdsl.runtime.ledger import Ledger, LedgerError, customer_of
-from fbdsl.runtime.ledger.bloom import BloomFilter
+from fbdsl.runtime.ledger.bloom import BloomFilter, StackedBloomFilter
 from fbdsl.runtime.state import CustomerState
 from fbdsl.runtime.timers import TimerIndex, TimerKey
 
@@ -66,6 +66,7 @@ class SqliteLedger(Ledger):
         timers_in_memory: int = 200_000,
         synchronous: str = "NORMAL",
         checkpoint_every: float | None = None,
+        stacked_filters: bool = False,
     ) -> None:
         if synchronous not in ("NORMAL", "FULL"):
             raise ValueError(f"synchronous must be NORMAL or FULL, not {synchronous!r}")
@@ -81,11 +82,16 @@ class SqliteLedger(Ledger):
             # the writer).
             self.db.execute("PRAGMA wal_autocheckpoint=0")
             self._checkpointer = WalCheckpointer(path, checkpoint_every)
+        # A sidecar must not pause to rebuild a Bloom filter from every stored id: it stacks
+        # a larger filter instead (bloom.py). Batch runs rebuild (one filter: fewer probes).
+        self._filter_type: type[BloomFilter | StackedBloomFilter] = (
+            StackedBloomFilter if stacked_filters else BloomFilter
+        )
         self.cached_states = cached_states
         self.cache: OrderedDict[str, CustomerState] = OrderedDict()
         self.dirty: dict[str, CustomerState] = {}
         # Customers with a stored state: a customer seen for the first time is not looked for.
-        self.stored = BloomFilter(self._count("customers"))
+        self.stored: BloomFilter | StackedBloomFilter = self._filter_type(self._count("customers"))
         self.stored.add_all(row[0] for row in self.db.execute("SELECT customer_id FROM customers"))
         self.seen_filter = self._build_filter(self._count("seen_events"))
         self.new_seen: dict[str, float] = {}
@@ -183,8 +189,8 @@ class SqliteLedger(Ledger):
 
     # -- seen event ids ----------------------------------------------------------------------
 
-    def _build_filter(self, expected: int) -> BloomFilter:
-        bloom = BloomFilter(expected)
+    def _build_filter(self, expected: int) -> BloomFilter | StackedBloomFilter:
+        bloom = self._filter_type(expected)
         rows = self.db.execute("SELECT event_id FROM seen_events")
         bloom.add_all(row[0] for row in rows)
         return bloom
