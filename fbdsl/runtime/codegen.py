@@ -80,14 +80,17 @@ class _Source:
 
     # -- expressions -----------------------------------------------------------------------
 
-    def expr(self, e: p.TExpr, event: str, subject: bool = False) -> tuple[str, bool]:
-        """(python source, may be None)."""
+    def expr(self, e: p.TExpr, event: str, history: str | None = None) -> tuple[str, bool]:
+        """(python source, may be None). `history`: inside `count(E where ...)`, the event E
+        whose kept history entries `s` holds."""
         match e:
             case p.TConst():
                 if isinstance(e.value, tuple):
                     return self.constant(e.value), False
                 return repr(e.value), False
             case p.TField():
+                if e.scope == "subject" and history is not None:
+                    return self.history_field(history, e.name)
                 target = "s" if e.scope == "subject" else "f"
                 return f"{target}[{e.name!r}]", False
             case p.TTrait():
@@ -101,7 +104,7 @@ class _Source:
             case p.TCount():
                 where = "None"
                 if e.where is not None:
-                    body, _ = self.expr(e.where, event, subject=True)
+                    body, _ = self.expr(e.where, event, history=e.event)
                     where = f"(lambda s, f: {body})"
                 return f"_count(st, {e.event!r}, now, {float(e.window)!r}, {where}, f)", False
             case p.TSince():
@@ -113,20 +116,20 @@ class _Source:
             case p.TNever():
                 return "_INF", False
             case p.TBool():
-                parts = [self.expr(o, event, subject)[0] for o in e.operands]
+                parts = [self.expr(o, event, history)[0] for o in e.operands]
                 return "(" + f" {e.op} ".join(parts) + ")", False
             case p.TNot():
-                return f"(not {self.expr(e.operand, event, subject)[0]})", False
+                return f"(not {self.expr(e.operand, event, history)[0]})", False
             case p.TCompare():
                 (left, left_none), (right, right_none) = (
-                    self.expr(e.left, event, subject),
-                    self.expr(e.right, event, subject),
+                    self.expr(e.left, event, history),
+                    self.expr(e.right, event, history),
                 )
                 if left_none or right_none:
                     return f"_maybe_compare({e.op!r}, {left}, {right})", False
                 return f"({left} {e.op} {right})", False
             case p.TIn():
-                value, none = self.expr(e.value, event, subject)
+                value, none = self.expr(e.value, event, history)
                 options = self.constant(frozenset(e.options))
                 keyword = "not in" if e.negated else "in"
                 if none:
@@ -136,8 +139,8 @@ class _Source:
                 if isinstance(e.container, p.TTrait) and e.container.name == "tags":
                     container, c_none = "st.tags", False  # the set itself: O(1) membership
                 else:
-                    container, c_none = self.expr(e.container, event, subject)
-                item, i_none = self.expr(e.item, event, subject)
+                    container, c_none = self.expr(e.container, event, history)
+                item, i_none = self.expr(e.item, event, history)
                 if c_none or i_none:
                     return (
                         f"({container} is not None and {item} is not None "
@@ -146,8 +149,8 @@ class _Source:
                 return f"({item} in {container})", False
             case p.TArith():
                 (left, left_none), (right, right_none) = (
-                    self.expr(e.left, event, subject),
-                    self.expr(e.right, event, subject),
+                    self.expr(e.left, event, history),
+                    self.expr(e.right, event, history),
                 )
                 if left_none or right_none:
                     return f"_maybe_arith({e.op!r}, {left}, {right})", True
@@ -155,13 +158,24 @@ class _Source:
                     return f"_div({left}, {right})", False
                 return f"({left} {e.op} {right})", False
             case p.TNeg():
-                operand, none = self.expr(e.operand, event, subject)
+                operand, none = self.expr(e.operand, event, history)
                 return (
                     f"(None if {operand} is None else -{operand})" if none else f"(-{operand})"
                 ), none
             case p.TAbsence():
                 raise ValueError("absence conditions are timers, not tests")
         raise TypeError(f"cannot compile {type(e).__name__}")  # pragma: no cover
+
+    def history_field(self, event: str, name: str) -> tuple[str, bool]:
+        """A field of a kept history entry. An entry kept before the field was declared
+        lacks it: it reads as the field's default, as an event without it would decode;
+        without a default, as absent (a comparison with it is false)."""
+        schema = self.graph.events[event].fields[name]
+        if schema.has_default:
+            default = schema.default
+            literal = self.constant(default) if isinstance(default, tuple) else repr(default)
+            return f"s.get({name!r}, {literal})", False
+        return f"s.get({name!r})", True
 
     def trait(self, e: p.TTrait) -> tuple[str, bool]:
         if e.name == "tags":
@@ -225,11 +239,11 @@ def compile_matchers(graph: RuleGraph, active: list[RuleNode]) -> tuple[dict[str
 
 
 def compile_predicate(
-    graph: RuleGraph, expr: p.TExpr, event: str, subject: bool = False
+    graph: RuleGraph, expr: p.TExpr, event: str
 ) -> Callable[[dict[str, Any], CustomerState, float, float | None, dict[str, Any]], Any]:
     """One expression as `fn(s, st, now, prev, f)`: `s` the fields of the event a `where`
     is about (for trigger-scope expressions pass the trigger's fields), `f` the trigger's."""
     source = _Source(graph)
-    body, _ = source.expr(expr, event, subject)
+    body, _ = source.expr(expr, event)
     code = f"lambda s, st, now, prev, f: {body}"
     return eval(compile(code, "<fbdsl expression>", "eval"), _namespace(source))  # type: ignore[no-any-return]

@@ -127,7 +127,7 @@ class Engine:
             (test.text, compile_predicate(self.graph, test.expr, event)) for test in rule.late_tests
         )
         absences = tuple(
-            (a, compile_predicate(self.graph, a.where, event, subject=True) if a.where else None)
+            (a, compile_predicate(self.graph, a.where, event) if a.where else None)
             for a in rule.absences
         )
         unless: dict[int, tuple[str, Callable[..., bool] | None]] = {}
@@ -135,7 +135,7 @@ class Engine:
         for index, action in enumerate(rule.actions):
             if isinstance(action, p.CheckedSend) and action.unless is not None:
                 where = action.unless.where
-                fn = compile_predicate(self.graph, where, event, subject=True) if where else None
+                fn = compile_predicate(self.graph, where, event) if where else None
                 unless[index] = (action.unless.event, fn)
             elif isinstance(action, p.CheckedTask):
                 notes[index] = tuple(
@@ -204,8 +204,8 @@ class Engine:
             changed = True
         prev = state.last_seen.get(name)
         if name in self.history_events:
-            needed = self.history_fields[name]
-            kept = {key: event.fields[key] for key in needed} if needed else _NO_FIELDS
+            fields = event.fields
+            kept = {key: fields[key] for key in self.history_fields[name]}
             state.record_event(name, now, kept, self.history_keep[name])
             changed = True
         if name in self.last_seen_events and (prev is None or now > prev):
@@ -416,28 +416,14 @@ def _channel_of(event: Event) -> str:
     return ALL_CHANNELS if not channel or channel == "all" else str(channel)
 
 
-_NO_FIELDS: dict[str, Any] = {}  # shared by history entries that keep no field (read-only)
-
-
 def _history_fields(graph: RuleGraph) -> dict[str, tuple[str, ...]]:
-    """Per event kept in history, the fields some `count(E where ...)` reads: history keeps
-    only those (usually none: a count without `where` needs only the times)."""
-    fields: dict[str, set[str]] = {event: set() for event in graph.history.window_by_event}
-    expressions: list[p.TExpr] = []
-    for rule in graph.rules:
-        expressions += [test.expr for test in rule.late_tests]
-        expressions += [
-            value for a in rule.actions if isinstance(a, p.CheckedTask) for _, value in a.notes
-        ]
-    for expression in expressions:
-        for node in walk(expression):
-            if isinstance(node, p.TCount) and node.where is not None:
-                fields.setdefault(node.event, set()).update(
-                    n.name
-                    for n in walk(node.where)
-                    if isinstance(n, p.TField) and n.scope == "subject"
-                )
-    return {event: tuple(sorted(names)) for event, names in fields.items()}
+    """Per event kept in history, the fields its entries keep: every declared one (not only
+    those today's `count(E where ...)` read), so that a rule added later counts the history
+    kept before it."""
+    return {
+        event: tuple(f for f in graph.events[event].fields if f not in p.IMPLICIT_EVENT_FIELDS)
+        for event in graph.history.window_by_event
+    }
 
 
 def _contact_keep(graph: RuleGraph) -> float:

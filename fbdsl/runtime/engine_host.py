@@ -17,6 +17,8 @@ stops without committing, every waiting request is answered 503, and the server 
 Crash tests need a `kill -9` at the worst moment: with the environment variable
 `FBDSL_FAILPOINT=kill-before-commit:N`, the process kills itself (SIGKILL) in the Nth
 round that made decisions, after writing them to the sinks and before the ledger commit.
+`FBDSL_FAILPOINT=engine-error:N` raises an exception inside the Nth job that feeds the
+engine, as a bug in the engine would.
 """
 
 from __future__ import annotations
@@ -75,13 +77,17 @@ class Job:
 _STOP = object()
 
 
-def _failpoint(value: str | None) -> int | None:
+FAILPOINTS = ("kill-before-commit", "engine-error")
+
+
+def _failpoint(value: str | None) -> tuple[str, int] | None:
     if not value:
         return None
     name, _, count = value.partition(":")
-    if name != "kill-before-commit" or not count.isdigit():
-        raise ValueError(f"FBDSL_FAILPOINT: expected kill-before-commit:N, not {value!r}")
-    return int(count)
+    if name not in FAILPOINTS or not count.isdigit():
+        expected = " or ".join(f"{n}:N" for n in FAILPOINTS)
+        raise ValueError(f"FBDSL_FAILPOINT: expected {expected}, not {value!r}")
+    return name, int(count)
 
 
 def new_engine(rules: RuleSet, ledger: Ledger, mode: str) -> tuple[Engine, Decoder]:
@@ -134,8 +140,11 @@ class EngineHost:
         self.commit_histogram: Histogram | None = None
         self.timers_dropped_by_reload = 0
         self._round: list[Job] = []
-        self._kill_at = _failpoint(os.environ.get("FBDSL_FAILPOINT"))
+        failpoint = _failpoint(os.environ.get("FBDSL_FAILPOINT"))
+        self._kill_at = failpoint[1] if failpoint and failpoint[0] == "kill-before-commit" else None
+        self._error_at = failpoint[1] if failpoint and failpoint[0] == "engine-error" else None
         self._deciding_rounds = 0
+        self._engine_jobs = 0
         self._publish()
 
     # -- starting, submitting, stopping (event loop side) -----------------------------------
@@ -181,6 +190,10 @@ class EngineHost:
                 done: list[tuple[Job, Any, BaseException | None]] = []
                 for job in jobs:
                     self.queued_events -= job.weight
+                    if job.mutates:
+                        self._engine_jobs += 1
+                        if self._engine_jobs == self._error_at:
+                            raise RuntimeError("failpoint engine-error")
                     try:
                         done.append((job, job.run(), None))
                     except Exception as exc:

@@ -108,28 +108,6 @@ def changed_rules(old: dict[str, str], new: dict[str, str]) -> set[str]:
     return {name for name, fingerprint in old.items() if new.get(name) != fingerprint}
 
 
-def history_conflicts(
-    old: dict[str, tuple[str, ...]], new: dict[str, tuple[str, ...]]
-) -> list[str]:
-    """Events whose history the new rules read fields of that the running rules did not keep.
-
-    The engine keeps, per event in history, only the fields some `count(E where ...)` reads;
-    a new rule reading another field would find entries without it (the engine does not
-    handle that yet: it fails on the first such entry), so such a reload is refused."""
-    problems = []
-    for event, fields in sorted(new.items()):
-        kept = old.get(event)
-        if kept is None:
-            continue  # no history of it was kept: entries start now, with the new fields
-        missing = sorted(set(fields) - set(kept))
-        if missing:
-            problems.append(
-                f"count({event} where ...) now reads {', '.join(missing)}, which the history "
-                f"kept under the running rules does not hold"
-            )
-    return problems
-
-
 class RuleFilesWatcher:
     """Notices a change to the rule set's files by polling their (path, mtime, size)."""
 

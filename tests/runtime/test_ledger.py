@@ -77,3 +77,40 @@ def test_one_run_at_a_time(tmp_path: Path) -> None:
         open_ledger(tmp_path / "l.sqlite")
     first.close()
     open_ledger(tmp_path / "l.sqlite").close()
+
+
+COUNTING = """
+event order_completed { order_id: string  total: number }
+channel email
+survey s { channels: email }
+rule regular when order_completed and count(order_completed COUNTED within 30d) >= 3
+then tag "regular"
+"""
+
+
+def test_history_kept_under_other_rules_counts_for_a_new_where(tmp_path: Path) -> None:
+    """History keeps every declared field, so a count that starts reading one (or a field
+    declared later, read as its default) counts the history kept before it."""
+    path = tmp_path / "l.sqlite"
+
+    def order(i: int, total: int) -> dict[str, object]:
+        stamp = f"2026-01-0{i}T10:00:00Z"
+        return event("order_completed", "c1", stamp, f"o{i}", order_id=f"o{i}", total=total)
+
+    ledger = open_ledger(path)
+    run(graph_of(COUNTING.replace("COUNTED", "")), [order(1, 50), order(2, 5)], ledger)
+    ledger.close()
+    big = COUNTING.replace("COUNTED", "where total > 10")
+    ledger = open_ledger(path)
+    decisions, _ = run(graph_of(big), [order(3, 60)], ledger)  # 2 big orders of 3
+    assert decisions == []
+    decisions, _ = run(graph_of(big), [order(4, 70)], ledger)  # 3 big orders
+    assert [d["trigger"]["id"] for d in decisions] == ["o4"]
+    ledger.close()
+    with_coupon = COUNTING.replace("total: number", 'total: number  coupon: string = ""')
+    ledger = open_ledger(path)
+    decisions, _ = run(
+        graph_of(with_coupon.replace("COUNTED", 'where coupon == ""')), [order(5, 1)], ledger
+    )
+    assert [d["trigger"]["id"] for d in decisions] == ["o5"]  # old entries read as ""
+    ledger.close()

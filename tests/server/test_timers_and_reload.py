@@ -106,24 +106,29 @@ def test_sighup_reloads_when_watching_is_off(start_server: Any, tmp_path: Path) 
     assert server.get("/readyz").json()["last_reload"]["trigger"] == "SIGHUP"
 
 
-def test_a_reload_that_would_read_history_the_ledger_lacks_is_refused(
+def test_a_reload_that_starts_reading_a_history_field_counts_the_history_kept_before(
     start_server: Any, tmp_path: Path
 ) -> None:
     rules = tmp_path / "rules.fbdsl"
     counting = DELAYED + (
-        "rule regular when order_completed and count(order_completed within 30d) > 1\n"
+        "rule regular when order_completed and count(order_completed within 30d) > 5\n"
         'then send survey "cart_exit"\n'
     )
     rules.write_text(counting)
     server = start_server()
     before = _digest(server)
+    for number, total in ((1, 50), (2, 60)):
+        call = track("c1", "Order Completed", f"o-{number}", order_id=f"o{number}", total=total)
+        assert server.post("/v1/track", call, basic()).status_code == 200
     rules.write_text(
         counting.replace(
-            "count(order_completed within", "count(order_completed where total > 5 within"
+            "count(order_completed within 30d) > 5",
+            "count(order_completed where total > 10 within 30d) > 2",
         )
     )
-    assert wait_until(lambda: server.get("/readyz").json()["last_reload"] is not None)
-    last = server.get("/readyz").json()["last_reload"]
-    assert last["result"] == "refused"
-    assert "now reads total" in last["diagnostics"]
-    assert _digest(server) == before
+    assert wait_until(lambda: _digest(server) != before, timeout=10)
+    assert server.get("/readyz").json()["last_reload"]["result"] == "ok"
+    third = track("c1", "Order Completed", "o-3", order_id="o3", total=70)
+    assert server.post("/v1/track", third, basic()).status_code == 200
+    regular = [d for d in server.decisions() if d["rule"] == "regular"]
+    assert [(d["status"], d["trigger"]["id"]) for d in regular] == [("sent", "o-3")]
