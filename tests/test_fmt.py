@@ -81,7 +81,7 @@ def test_a_rule_too_long_for_100_columns_is_broken_at_its_three_groups() -> None
     text = (
         "rule cart_exit_survey priority 10 sample 25% when cart_abandoned where total > 50 and "
         'last_contact > 30d and customer.tier == "premium" then send survey "cart_exit" via '
-        "email after 2h unless order_completed and tag \"asked\"\n"
+        'email after 2h unless order_completed and tag "asked"\n'
     )
     assert fmt(text) == (
         "rule cart_exit_survey priority 10 sample 25%\n"
@@ -105,7 +105,7 @@ def test_a_group_too_long_for_its_line_gets_one_term_or_action_a_line() -> None:
 def test_a_broken_rule_gets_the_canonical_joints() -> None:
     text = (
         "rule r\n  priority 10 sample 25%\nwhen a where x > 1 and y > 2\n"
-        "   and z > 3 then tag \"t\"\n"
+        '   and z > 3 then tag "t"\n'
     )
     assert fmt(text) == (
         "rule r\n"
@@ -120,7 +120,7 @@ def test_a_broken_rule_gets_the_canonical_joints() -> None:
 
 def test_a_long_action_continues_with_its_unless_or_with_clause() -> None:
     text = (
-        "rule late\nwhen order_delivered\nthen send survey \"delivery_csat\" after 1d unless "
+        'rule late\nwhen order_delivered\nthen send survey "delivery_csat" after 1d unless '
         "review_submitted where order_id == order_delivered.order_id\n"
         '    and create task "call_back" for customer_care due 1d with order = order_id, '
         "score = score, comment = comment\n"
@@ -179,7 +179,9 @@ when cart where total > 1   # only big carts
 then tag "big"
 # the end
 """
-    assert fmt(text) == """\
+    assert (
+        fmt(text)
+        == """\
 # header comment
 
 import "std/channels"  # why we import it
@@ -199,6 +201,7 @@ when cart where total > 1  # only big carts
 then tag "big"
 # the end
 """
+    )
 
 
 def test_a_comment_inside_a_one_line_rule_breaks_it() -> None:

@@ -22,17 +22,23 @@ survey nps { channels: email }
 survey csat { channels: email }
 """
 # Two findings: FB110 (warning) on line 7, FB102 (error) on line 8.
-FINDINGS = HEADER + """\
+FINDINGS = (
+    HEADER
+    + """\
 policy { limit 1 contact per 30d  quiet hours 21:00 to 09:00 }
 rule named when order_completed where total > 100 then send survey "nps"
 when order_completed where total < 5 then send survey "csat"
 rule never when order_completed where total > 10 and total < 5 then send survey "nps"
 """
-CLEAN = HEADER + """\
+)
+CLEAN = (
+    HEADER
+    + """\
 policy { limit 1 contact per 30d  quiet hours 21:00 to 09:00 }
 rule big priority 1 when order_completed where total > 100 then send survey "nps"
 rule small when order_completed where total < 5 then send survey "csat"
 """
+)
 
 
 def lint(*args: str) -> tuple[int, str, str]:
@@ -141,8 +147,13 @@ def test_json_is_versioned_with_full_spans_and_categories(project: Path) -> None
 
 
 def test_sarif_is_valid_against_the_oasis_schema(project: Path) -> None:
-    write(project, FINDINGS.replace("rule never", "rule shadow priority 0 when order_completed "
-                                    'then send survey "csat"\nrule never'))
+    write(
+        project,
+        FINDINGS.replace(
+            "rule never",
+            'rule shadow priority 0 when order_completed then send survey "csat"\nrule never',
+        ),
+    )
     code, out, _ = lint("--format", "sarif", "rules.fbdsl")
     assert code == 1
     log = json.loads(out)
@@ -164,7 +175,7 @@ def test_sarif_is_valid_against_the_oasis_schema(project: Path) -> None:
 
 
 def test_sarif_of_a_check_error_is_valid_too(project: Path) -> None:
-    write(project, HEADER + "rule r when order_completed where totl > 1 then tag \"x\"\n")
+    write(project, HEADER + 'rule r when order_completed where totl > 1 then tag "x"\n')
     code, out, _ = lint("--format", "sarif", "rules.fbdsl")
     assert code == 1
     log = json.loads(out)
