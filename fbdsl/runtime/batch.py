@@ -20,6 +20,7 @@ from fbdsl.compiler.graph import RuleGraph
 from fbdsl.runtime import decisions as d
 from fbdsl.runtime.engine import DEFAULT_MODE, Engine
 from fbdsl.runtime.events import IGNORED, Decoder, Event, Rejected
+from fbdsl.runtime.fingerprints import drop_timers_of_changed_rules, rule_fingerprints
 from fbdsl.runtime.ledger import Ledger
 from fbdsl.runtime.sinks import FileSink, Sink, StreamSink
 from fbdsl.runtime.timeutil import INFINITY
@@ -104,6 +105,10 @@ def run_batch(
     )
     report = RunReport()
     sink = out if isinstance(out, StreamSink | FileSink) else StreamSink(out)
+    # Timers set by another definition of their rule (an edit since the last run on this
+    # ledger) are not carried out under this one: dropped and counted (fingerprints.py).
+    changed = drop_timers_of_changed_rules(ledger, rule_fingerprints(graph))
+    report.timers_dropped = sum(changed.values())
 
     def commit() -> None:
         decided = engine.take_output()
@@ -167,7 +172,7 @@ def run_batch(
     report.late = counters.late
     report.timers_fired = counters.timers_fired
     report.timers_pending = len(ledger.timers)
-    report.timers_dropped = counters.timers_dropped
+    report.timers_dropped += counters.timers_dropped
     report.by_rule_status = dict(sorted(counters.by_rule_status.items()))
     return report
 
@@ -193,6 +198,10 @@ def summary_table(report: RunReport) -> str:
     lines.append(
         f"decisions {report.decisions} (written {report.written})  timers fired "
         f"{report.timers_fired}, pending {report.timers_pending}"
-        + (f", dropped {report.timers_dropped} (rule not active)" if report.timers_dropped else "")
+        + (
+            f", dropped {report.timers_dropped} (their rule changed, is gone or is not active)"
+            if report.timers_dropped
+            else ""
+        )
     )
     return "\n".join(lines)

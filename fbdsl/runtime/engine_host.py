@@ -40,9 +40,10 @@ import orjson
 from fbdsl.runtime import decisions as d
 from fbdsl.runtime.engine import Counters, Engine
 from fbdsl.runtime.events import Decoded, Decoder, Event, Rejected
+from fbdsl.runtime.fingerprints import changed_rules, drop_timers_of_changed_rules
 from fbdsl.runtime.ledger import Ledger
 from fbdsl.runtime.metrics import Histogram
-from fbdsl.runtime.reload import RuleSet, changed_rules
+from fbdsl.runtime.reload import RuleSet
 from fbdsl.runtime.sinks import DeadLetterFile, Sink
 from fbdsl.runtime.timeutil import format_time
 
@@ -50,7 +51,6 @@ log = logging.getLogger("fbdsl.engine")
 
 MODE_KEY = "serve.mode"
 MODE_LOG_KEY = "serve.mode_changes"
-FINGERPRINTS_KEY = "serve.rule_fingerprints"
 MODE_LOG_KEEP = 100
 
 
@@ -181,8 +181,7 @@ class EngineHost:
     def _run(self) -> None:
         more_timers = False
         try:
-            self._drop_timers_of_changed_rules(self._recorded_fingerprints(), startup=True)
-            self._record_fingerprints()
+            self._drop_timers_of_changed_rules(startup=True)
             self.ledger.commit()
             while True:
                 jobs, stop = self._take(0.0 if more_timers else self.tick)
@@ -437,8 +436,7 @@ class EngineHost:
             self.base.by_rule_status[key] = self.base.by_rule_status.get(key, 0) + count
         previous = self.rules
         self.engine, self.decoder, self.rules = engine, decoder, rules
-        dropped = self._drop_timers_of_changed_rules(previous.fingerprints, startup=False)
-        self._record_fingerprints()
+        dropped = self._drop_timers_of_changed_rules(startup=False)
         return {
             "timers_dropped": dropped,
             "changed": sorted(changed_rules(previous.fingerprints, rules.fingerprints)),
@@ -467,31 +465,8 @@ class EngineHost:
 
     # -- timers of changed rules -------------------------------------------------------------
 
-    def _recorded_fingerprints(self) -> dict[str, str]:
-        recorded = self.ledger.meta(FINGERPRINTS_KEY)
-        return dict(orjson.loads(recorded)) if recorded else {}
-
-    def _record_fingerprints(self) -> None:
-        self.ledger.set_meta(
-            FINGERPRINTS_KEY,
-            orjson.dumps(self.rules.fingerprints, option=orjson.OPT_SORT_KEYS).decode(),
-        )
-
-    def _drop_timers_of_changed_rules(self, previous: dict[str, str], startup: bool) -> int:
-        changed = changed_rules(previous, self.rules.fingerprints)
-        if not changed or not len(self.ledger.timers):
-            return 0
-        dropped: dict[str, int] = {}
-        ledger = self.ledger
-        for customer_id, timer_id in list(ledger.pending_timer_ids()):
-            state = ledger.customer(customer_id)
-            timer = state.timers.get(timer_id)
-            if timer is None or timer.rule not in changed:
-                continue
-            del state.timers[timer_id]
-            ledger.timers.remove(timer_id)
-            ledger.touch(state)
-            dropped[timer.rule] = dropped.get(timer.rule, 0) + 1
+    def _drop_timers_of_changed_rules(self, startup: bool) -> int:
+        dropped = drop_timers_of_changed_rules(self.ledger, self.rules.fingerprints)
         total = sum(dropped.values())
         self.timers_dropped_by_reload += total
         if total:

@@ -114,3 +114,20 @@ def test_history_kept_under_other_rules_counts_for_a_new_where(tmp_path: Path) -
     )
     assert [d["trigger"]["id"] for d in decisions] == ["o5"]  # old entries read as ""
     ledger.close()
+
+
+def test_pending_timers_of_an_edited_rule_are_dropped_the_others_carry_on(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "l.sqlite"
+    rules = RULES + 'rule other when cart_updated then send survey "s" after 2h\n'
+    ledger = open_ledger(path)
+    run(graph_of(rules), events(0, 1), ledger)  # `later` and `other` leave a timer each
+    ledger.close()
+    ledger = open_ledger(path)
+    edited = graph_of(rules.replace('send survey "s" after 1h', 'send survey "s" after 3h'))
+    decisions, report = run(edited, [], ledger, flush=True)
+    ledger.close()
+    assert report.timers_dropped == 1  # `later` changed: its pending send is not carried out
+    # `other` carries on (and meets the limit `now` took in the first run)
+    assert [(d["rule"], d["status"]) for d in decisions] == [("other", "suppressed")]
