@@ -347,6 +347,10 @@ class Decoder:
         traits = call.get("traits") or {}
         if not isinstance(traits, dict):
             raise SchemaError("'traits' must be an object")
+        context = call.get("context")
+        inner = context.get("traits") if isinstance(context, dict) else None
+        if isinstance(inner, dict) and inner:  # where RudderStack's SDKs put them
+            traits = {**inner, **traits}  # the top level wins
         identity = call.get("messageId")
         if not isinstance(identity, str) or not identity:
             identity = derived_event_id(call)

@@ -6,10 +6,8 @@
 - `/v1/events`: fbdsl JSON, as one object, an array of objects, or JSON lines (any line
   `fbdsl run` accepts, Segment calls included). Items are numbered from 1 (`line`).
 
-Everything is validated by the rule set's `Decoder`, exactly as in batch runs, with one
-adaptation at this edge: RudderStack's Python SDK sends an identify call's traits in
-`context.traits` (Segment's at the top): they are merged into `traits` (the top level
-wins) before decoding.
+Everything is validated by the rule set's `Decoder`, exactly as in batch runs (which also
+reads an identify call's `context.traits`, where RudderStack's SDKs put them).
 """
 
 from __future__ import annotations
@@ -43,23 +41,9 @@ def single_call(body: bytes, kind: str) -> Decode:
         if given != kind:
             reason = f"/v1/{kind} takes {kind} calls, not {given!r} (use /v1/batch)"
             return Decoded(rejected=[Rejected(1, reason, _text(body))])
-        _context_traits(document)
         return decoder.decode_line(orjson.dumps(document), 1)
 
     return decode
-
-
-def _context_traits(call: object) -> bool:
-    """Merge an identify call's `context.traits` into its `traits` (RudderStack's shape)."""
-    if type(call) is not dict or call.get("type") != "identify":
-        return False
-    context = call.get("context")
-    inner = context.get("traits") if isinstance(context, dict) else None
-    if not isinstance(inner, dict) or not inner:
-        return False
-    traits = call.get("traits")
-    call["traits"] = {**inner, **traits} if isinstance(traits, dict) else inner
-    return True
 
 
 def segment_batch(body: bytes) -> Decode:
@@ -73,11 +57,7 @@ def segment_batch(body: bytes) -> Decode:
         if type(document) is not dict or not isinstance(document.get("batch"), list):
             reason = "a batch must be a JSON object with a 'batch' list"
             return Decoded(rejected=[Rejected(1, reason, _text(body)[:1000])])
-        changed = False
-        for call in document["batch"]:
-            changed = _context_traits(call) or changed
-        # The decoder parses the body again (cheaper than encoding it anew, unless changed).
-        return decoder.decode_line(orjson.dumps(document) if changed else body, 1)
+        return decoder.decode_line(body, 1)  # parsed again: cheaper than encoding it anew
 
     return decode
 

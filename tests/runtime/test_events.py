@@ -196,3 +196,17 @@ def test_traits_of_the_wrong_type_reject_the_line() -> None:
     (update,), rejected, _ = decode({**identify, "traits": {"signup": None, "unsubscribed": True}})
     assert rejected == [] and isinstance(update, TraitUpdate)
     assert update.traits == {"signup": None, "unsubscribed": True}
+
+
+def test_identify_reads_context_traits_as_rudderstack_sends_them() -> None:
+    rudder = {
+        "type": "identify",
+        "userId": "u1",
+        "messageId": "r1",
+        "timestamp": "2026-01-01T00:00:00Z",
+        "context": {"traits": {"tier": "gold", "signup": "2025-01-01T00:00:00Z"}},
+        "traits": {"tier": "basic"},
+    }
+    (update,), rejected, _ = decode(rudder)
+    assert rejected == [] and isinstance(update, TraitUpdate)
+    assert update.traits == {"tier": "basic", "signup": 1735689600.0}  # the top level wins
