@@ -139,3 +139,17 @@ def test_graph_prints_json_dot_and_python(project: Path) -> None:
 def test_decisions_to_a_device_are_streamed(project: Path) -> None:
     code, printed, _ = invoke(project, "--ledger", ":memory:", "--out", "/dev/null")
     assert code == 0 and printed == []
+
+
+def test_graph_shows_a_correlated_unless_with_the_trigger_named(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.fbdsl"
+    rules.write_text(
+        "event checkout_started { checkout_id: string }\n"
+        "event order_completed { checkout_id: string }\n"
+        "channel email\nsurvey s { channels: email }\n"
+        'rule r when checkout_started then send survey "s" after 2h\n'
+        "    unless order_completed where checkout_id == checkout_started.checkout_id\n"
+    )
+    graph = json.loads(CliRunner().invoke(main, ["graph", str(rules)]).stdout)
+    (action,) = graph["rules"][0]["actions"]
+    assert action["unless"] == ("order_completed where checkout_id == checkout_started.checkout_id")

@@ -18,7 +18,7 @@ import attrs
 
 from fbdsl.compiler import ast
 from fbdsl.compiler import program as p
-from fbdsl.compiler.render import duration_text, render
+from fbdsl.compiler.render import duration_text, render, render_inner
 
 GRAPH_FORMAT_VERSION = 1
 
@@ -189,7 +189,7 @@ def _action_json(action: p.CheckedAction, trigger: str) -> dict[str, object]:
         if action.unless is not None:
             unless = action.unless.event
             if action.unless.where is not None:
-                unless += " where " + render(action.unless.where, trigger)
+                unless += " where " + render_inner(action.unless.where, trigger)
             out["unless"] = unless
         return out
     if isinstance(action, p.CheckedTask):

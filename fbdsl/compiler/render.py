@@ -44,6 +44,12 @@ def render(expr: p.TExpr, trigger: str = "trigger") -> str:
     return _Renderer(trigger).render(expr, 0)
 
 
+def render_inner(expr: p.TExpr, trigger: str) -> str:
+    """Source text of a `where` about another event (`unless E where ...`): its own fields
+    bare, the trigger's as `TRIGGER.field`."""
+    return _Renderer(trigger, inner=True).render(expr, 0)
+
+
 class _Renderer:
     def __init__(self, trigger: str, inner: bool = False) -> None:
         self.trigger = trigger
