@@ -22,6 +22,10 @@ BENCH = Path(__file__).resolve().parent
 LIMIT = "limit 1 contact per 30d: last contact"
 QUIET = "quiet hours 21:00 to 09:00: deferred to"
 UNLESS = "unless order_completed: it arrived at"
+RESCUE = (
+    "no order_completed where checkout_id == checkout_started.checkout_id within 1h: "
+    "order_completed arrived at"
+)
 
 
 def event(eid: str, name: str, customer: str, timestamp: str,
@@ -60,8 +64,8 @@ EDGES = [
     checkout("d1", "d", "2026-03-02T10:00:00Z", 150),
     order("d2", "d", "2026-03-02T11:00:01Z", 20, of="d1"),
     # e: unless vs absence after quiet hours: both sends are deferred to 09:00; the order at
-    # 23:00 cancels the deferred survey (it has an `unless`) but not the reminder, whose
-    # absence window (1h) had passed: the reminder goes out at 09:00.
+    # 23:00 cancels the deferred survey (its `unless`) and the deferred reminder too: a send
+    # waiting for the quiet hours keeps its absence condition in force (docs/running.md).
     checkout("e1", "e", "2026-03-02T20:30:00Z", 120),
     order("e2", "e", "2026-03-02T23:00:00Z", 20, of="e1"),
     # f: two timers due together (both deferred to the same 09:00): arbitration order, the
@@ -103,7 +107,8 @@ EXPECTED = sorted([
     ("e1", "cart_rescue", "e", "deferred", f"{QUIET} 2026-03-03T09:00:00Z", "2026-03-02T21:30:00Z"),
     ("e1", "cart_exit", "e", "deferred", f"{QUIET} 2026-03-03T09:00:00Z", "2026-03-02T22:30:00Z"),
     ("e1", "cart_exit", "e", "cancelled", f"{UNLESS} 2026-03-02T23:00:00Z", "2026-03-02T23:00:00Z"),
-    ("e1", "cart_rescue", "e", "sent", None, "2026-03-03T09:00:00Z"),
+    ("e1", "cart_rescue", "e", "cancelled", f"{RESCUE} 2026-03-02T23:00:00Z, before the "
+     "quiet hours ended", "2026-03-02T23:00:00Z"),
     ("f1", "order_csat", "f", "deferred", f"{QUIET} 2026-03-04T09:00:00Z", "2026-03-03T22:00:00Z"),
     ("f2", "cart_exit", "f", "deferred", f"{QUIET} 2026-03-04T09:00:00Z", "2026-03-03T23:30:00Z"),
     ("f1", "order_csat", "f", "sent", None, "2026-03-04T09:00:00Z"),

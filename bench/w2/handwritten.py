@@ -47,6 +47,7 @@ from shared import (  # bench/w2/shared.py: run as a script, its directory is on
     QUIET_TEXT,
     RANK,
     READ,
+    RESCUE_TEXT,
     RESCUE_WINDOW,
     TASK_DUE,
     canonical_time,
@@ -86,7 +87,7 @@ def decide(lines: Iterator[bytes], out: IO[bytes]) -> tuple[int, int]:
                  trigger: Trigger) -> None:  # fmt: skip
         entry = [due, RANK[rule], customer, action, tid, kind, trigger, True]
         heappush(heap, entry)
-        if rule != "order_csat" and (kind != QUIET or rule == "cart_exit"):
+        if rule != "order_csat":
             watched.setdefault(customer, {})[tid] = entry
 
     def send(rule: str, customer: str, trigger: Trigger, now: float) -> None:
@@ -148,6 +149,17 @@ def decide(lines: Iterator[bytes], out: IO[bytes]) -> tuple[int, int]:
             if entry[5] == ABSENCE:
                 if not trigger[4] < t <= trigger[4] + RESCUE_WINDOW:
                     continue
+            elif RULE_BY_RANK[entry[1]] == "cart_rescue":  # waiting for the quiet hours
+                if not trigger[4] < t:
+                    continue
+                did = decision_id("cart_rescue", customer, trigger[1], 0, "", "cancelled")
+                reason = (
+                    f"{RESCUE_TEXT}: order_completed arrived at {format_time(t)}, "
+                    "before the quiet hours ended"
+                )
+                written.append(decision(did, t, "cart_rescue", customer, "send_message",
+                                        "cart_reminder", None, "cancelled", reason,
+                                        trigger[:4]))  # fmt: skip
             else:
                 did = decision_id("cart_exit", customer, trigger[1], 0, "", "cancelled")
                 reason = f"unless order_completed: it arrived at {format_time(t)}"

@@ -80,6 +80,7 @@ from shared import (  # bench/w2/shared.py: run as a script, its directory is on
     QUIET_TEXT,
     RANK,
     READ,
+    RESCUE_TEXT,
     RESCUE_WINDOW,
     TASK_DUE,
     canonical_time,
@@ -233,6 +234,28 @@ with ruleset(NAME):
     @guarded
     def cart_rescue_absence(context: Any) -> None:
         alive[context.base["id"]] = False
+
+    # ... and cancels its cart_rescue reminder while it waits for the quiet hours to end.
+    @when_all(
+        pri(2),
+        c.base << (value("$m", "$timerName") == "cart_rescue") & (m.kind == "quiet"),
+        c.order << (m.event == "order_completed")
+        & (m.checkout_id == c.base.checkout_id)
+        & (m.t > c.base.trigger_time),
+    )
+    @guarded
+    def cart_rescue_deferred(context: Any) -> None:
+        base, order = context.base, context.order
+        alive[base["id"]] = False
+        trigger = orjson.loads(base["trigger"])
+        did = decision_id("cart_rescue", context.s.sid, trigger[1], 0, "", "cancelled")
+        reason = (
+            f"{RESCUE_TEXT}: order_completed arrived at {format_time(order.t)}, "
+            "before the quiet hours ended"
+        )
+        head = tuple(trigger[:4])
+        written.append(decision(did, order.t, "cart_rescue", context.s.sid, "send_message",
+                                "cart_reminder", None, "cancelled", reason, head))  # fmt: skip
 
     # The triggers, in fbdsl's arbitration order (priority 10, 8, 5, 0).
     @when_all(pri(10), (m.event == "order_completed") & (m.total >= 50))

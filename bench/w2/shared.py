@@ -46,6 +46,7 @@ HOUR, DAY = 3600.0, 86400.0
 CONTACT_WINDOW = 30 * DAY  # policy: limit 1 contact per 30d
 LIMIT_TEXT = "limit 1 contact per 30d"
 QUIET_TEXT = "quiet hours 21:00 to 09:00"
+RESCUE_TEXT = "no order_completed where checkout_id == checkout_started.checkout_id within 1h"
 QUIET_START, QUIET_END = 21 * 60, 9 * 60  # minutes of the local day
 CSAT_QUIET_CONTACT = 14 * DAY  # order_csat: last_contact > 14d
 CSAT_TEST = "last_contact > 14d"

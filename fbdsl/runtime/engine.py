@@ -18,6 +18,7 @@ import attrs
 from fbdsl.compiler import program as p
 from fbdsl.compiler.ast import walk
 from fbdsl.compiler.graph import RuleGraph, RuleNode
+from fbdsl.compiler.render import render
 from fbdsl.compiler.types import TIME
 from fbdsl.runtime import decisions as d
 from fbdsl.runtime.actions import ActionRunner
@@ -26,7 +27,7 @@ from fbdsl.runtime.events import Event, TraitUpdate
 from fbdsl.runtime.ledger import Ledger
 from fbdsl.runtime.policy import PolicyGate
 from fbdsl.runtime.state import ALL_CHANNELS, CustomerState
-from fbdsl.runtime.timers import ABSENCE, SEND, Timer, Trigger
+from fbdsl.runtime.timers import ABSENCE, QUIET, SEND, Timer, Trigger
 from fbdsl.runtime.timeutil import INFINITY, format_time
 
 DEFAULT_MODE = "default"
@@ -297,30 +298,31 @@ class Engine:
             self.actions.fire_send(rule, timer, state)
 
     def _watch(self, event: Event, state: CustomerState) -> None:
-        """Cancel the customer's pending sends and absence windows this event breaks."""
+        """Cancel the customer's pending sends and absence windows this event breaks.
+
+        **Decision:** a send deferred by quiet hours keeps its rule's absence conditions in
+        force until it goes out: quiet hours move a send, they do not change what it means
+        ("no purchase before we ask"). So an event that would have broken the window,
+        arriving while the send waits, cancels it. (A plain `after` delay does not: it is
+        the rule's own wording, and `unless` says what cancels it.)"""
         for timer in sorted(state.timers.values(), key=lambda timer: timer.key):
             rule = self.rules_by_name.get(timer.rule)
             if rule is None:
                 continue
             trigger = timer.trigger
-            if timer.kind == ABSENCE:
-                for absence, where in rule.absences:
-                    in_window = (
-                        trigger.timestamp < event.timestamp <= (trigger.timestamp + absence.window)
-                    )
-                    if (
-                        absence.event == event.name
-                        and in_window
-                        and (
-                            where is None
-                            or where(
-                                event.fields, state, event.timestamp, trigger.prev, trigger.fields
-                            )
+            if timer.kind == ABSENCE or (timer.kind == QUIET and rule.absences):
+                broken = self._broken_absence(rule, timer, event, state)
+                if broken is not None:
+                    self._cancel(state, timer)
+                    if timer.kind == QUIET:
+                        reason = (
+                            f"{render(broken, trigger.event)}: {event.name} arrived at "
+                            f"{format_time(event.timestamp)}, before the quiet hours ended"
                         )
-                    ):
-                        self._cancel(state, timer)
-                        break
-                continue
+                        self.actions.cancelled(rule, timer, state, event.timestamp, reason)
+                    continue
+                if timer.kind == ABSENCE:
+                    continue
             watch = rule.unless.get(timer.action)
             if watch is None or watch[0] != event.name:
                 continue
@@ -331,6 +333,24 @@ class Engine:
                 self._cancel(state, timer)
                 reason = f"unless {event.name}: it arrived at {format_time(event.timestamp)}"
                 self.actions.cancelled(rule, timer, state, event.timestamp, reason)
+
+    @staticmethod
+    def _broken_absence(
+        rule: CompiledRule, timer: Timer, event: Event, state: CustomerState
+    ) -> p.TAbsence | None:
+        """The absence condition of `rule` that `event` breaks for `timer`, if any: a
+        matching event after the trigger (and, while the window is open, within it)."""
+        trigger = timer.trigger
+        for absence, where in rule.absences:
+            if absence.event != event.name or event.timestamp <= trigger.timestamp:
+                continue
+            if timer.kind == ABSENCE and event.timestamp > trigger.timestamp + absence.window:
+                continue
+            if where is None or where(
+                event.fields, state, event.timestamp, trigger.prev, trigger.fields
+            ):
+                return absence
+        return None
 
     # -- deciding --------------------------------------------------------------------------
 

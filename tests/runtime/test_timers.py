@@ -238,3 +238,29 @@ def test_late_events_are_counted_and_never_reopen_a_fired_window() -> None:
     assert report.late == 1
     _, tolerant = run(graph, events, flush=True, allowed_lateness=2 * 3600.0)
     assert tolerant.late == 0
+
+
+def test_a_send_waiting_for_quiet_hours_is_cancelled_by_an_event_its_absence_forbids() -> None:
+    graph = graph_of(
+        BASE
+        + "policy { quiet hours 21:00 to 09:00 }\n"
+        + "rule reminder when cart_updated and no order_completed within 1h\n"
+        + 'then send survey "cart_exit"\n'
+    )
+    events = [
+        event("cart_updated", "c1", "2026-01-01T20:30:00Z", "e1", cart_id="k"),
+        event("cart_updated", "c2", "2026-01-01T20:30:00Z", "e2", cart_id="k"),
+        # The windows close at 21:30, inside the quiet hours: the sends wait for 09:00.
+        event("order_completed", "c1", "2026-01-01T23:00:00Z", "o1"),
+    ]
+    decisions, _ = run(graph, events, flush=True)
+    assert [(d["customer_id"], d["status"], d["at"]) for d in decisions] == [
+        ("c1", "deferred", "2026-01-01T21:30:00Z"),
+        ("c2", "deferred", "2026-01-01T21:30:00Z"),
+        ("c1", "cancelled", "2026-01-01T23:00:00Z"),
+        ("c2", "sent", "2026-01-02T09:00:00Z"),
+    ]
+    assert decisions[2]["reason"] == (
+        "no order_completed within 1h: order_completed arrived at 2026-01-01T23:00:00Z, "
+        "before the quiet hours ended"
+    )
