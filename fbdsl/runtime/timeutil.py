@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from datetime import UTC, datetime
 from functools import lru_cache
 
@@ -23,6 +24,9 @@ def parse_time(text: str) -> float:
 @lru_cache(maxsize=4096)  # a decision formats its time and its trigger's, often the same
 def format_time(seconds: float) -> str:
     """Epoch seconds to RFC 3339 in UTC with a `Z`; whole seconds unless there is a fraction."""
+    whole = int(seconds)
+    if whole == seconds and whole >= 0:  # the usual case, twice as fast through time.gmtime
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(whole))
     moment = datetime.fromtimestamp(seconds, UTC)
     if moment.microsecond:
         return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
