@@ -119,7 +119,7 @@ def run_batch(
             if decision["status"] in statuses
         ]
         sink.write(selected, ledger)
-        ledger.log_decisions(encoded)
+        ledger.log_decisions(zip([x["customer_id"] for x in decided], encoded, strict=True))
         ledger.commit()
         report.decisions += len(encoded)
         report.written += len(selected)

@@ -242,7 +242,9 @@ class EngineHost:
             encoded = [d.encode(decision) for decision in decided]
             for sink in self.sinks:
                 sink.write(encoded, self.ledger)
-            self.ledger.log_decisions(encoded)
+            self.ledger.log_decisions(
+                zip([x["customer_id"] for x in decided], encoded, strict=True)
+            )
             added = len(encoded)
             self._deciding_rounds += 1
             if self._deciding_rounds == self._kill_at:

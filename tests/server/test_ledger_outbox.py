@@ -46,9 +46,11 @@ def test_customer_of_reads_the_key_even_with_escapes() -> None:
 
 
 def test_decisions_by_customer(ledger: Ledger) -> None:
-    ledger.log_decisions([_decision("a", 1), _decision("b", 2), _decision("a", 3)])
+    ledger.log_decisions(
+        [("a", _decision("a", 1)), ("b", _decision("b", 2)), ("a", _decision("a", 3))]
+    )
     ledger.commit()
-    ledger.log_decisions([_decision("a", 4)])  # not committed yet: still part of the trail
+    ledger.log_decisions([("a", _decision("a", 4))])  # not committed yet: still part of the trail
     trail = [orjson.loads(line)["decision_id"] for line in ledger.decisions_for("a", 10)]
     assert trail == ["d1", "d3", "d4"]
     assert [orjson.loads(x)["decision_id"] for x in ledger.decisions_for("a", 2)] == ["d3", "d4"]
@@ -122,7 +124,7 @@ def test_a_version_2_ledger_is_upgraded_in_place(tmp_path: Path) -> None:
     ledger = SqliteLedger(path)
     assert ledger.meta("schema_version") == str(SCHEMA_VERSION)
     assert [orjson.loads(x)["decision_id"] for x in ledger.decisions_for("a", 10)] == ["d0", "d2"]
-    ledger.log_decisions([_decision("b", 7)])
+    ledger.log_decisions([("b", _decision("b", 7))])
     ledger.outbox_add([_decision("b", 7)])
     ledger.commit()
     assert len(ledger.decisions()) == 4

@@ -64,8 +64,9 @@ class Ledger(ABC):
     def mark_seen(self, event_id: str, at: float) -> None: ...
 
     @abstractmethod
-    def log_decisions(self, lines: Iterable[bytes]) -> None:
-        """Append encoded decisions to the audit log (made durable by the next commit)."""
+    def log_decisions(self, decisions: Iterable[tuple[str, bytes]]) -> None:
+        """Append (customer id, encoded decision) pairs to the audit log (made durable by
+        the next commit)."""
 
     @abstractmethod
     def meta(self, key: str) -> str | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from fbdsl.runtime.ledger import Ledger, customer_of
+from fbdsl.runtime.ledger import Ledger
 from fbdsl.runtime.state import CustomerState
 from fbdsl.runtime.timers import TimerIndex
 
@@ -35,9 +35,9 @@ class MemoryLedger(Ledger):
     def mark_seen(self, event_id: str, at: float) -> None:
         self.seen_ids.add(event_id)
 
-    def log_decisions(self, lines: Iterable[bytes]) -> None:
-        for line in lines:
-            self.by_customer.setdefault(customer_of(line), []).append(len(self.log))
+    def log_decisions(self, decisions: Iterable[tuple[str, bytes]]) -> None:
+        for customer_id, line in decisions:
+            self.by_customer.setdefault(customer_id, []).append(len(self.log))
             self.log.append(line)
 
     def meta(self, key: str) -> str | None:

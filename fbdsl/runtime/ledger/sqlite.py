@@ -96,7 +96,7 @@ class SqliteLedger(Ledger):
         self.stored.add_all(row[0] for row in self.db.execute("SELECT customer_id FROM customers"))
         self.seen_filter = self._build_filter(self._count("seen_events"))
         self.new_seen: dict[str, float] = {}
-        self.new_decisions: list[bytes] = []
+        self.new_decisions: list[tuple[str, bytes]] = []  # (customer id, decision)
         self.meta_changes: dict[str, str] = {}
         self.new_outbox: list[bytes] = []
         self.outbox_done_upto = 0  # delivered up to this sequence number (not yet committed)
@@ -226,8 +226,8 @@ class SqliteLedger(Ledger):
 
     # -- the rest ----------------------------------------------------------------------------
 
-    def log_decisions(self, lines: Iterable[bytes]) -> None:
-        self.new_decisions.extend(lines)
+    def log_decisions(self, decisions: Iterable[tuple[str, bytes]]) -> None:
+        self.new_decisions.extend(decisions)
 
     def decisions_for(self, customer_id: str, limit: int) -> list[bytes]:
         rows = self.db.execute(
@@ -235,7 +235,7 @@ class SqliteLedger(Ledger):
             (customer_id, limit),
         ).fetchall()
         stored = [bytes(row[0]) for row in reversed(rows)]
-        fresh = [line for line in self.new_decisions if customer_of(line) == customer_id]
+        fresh = [line for customer, line in self.new_decisions if customer == customer_id]
         return (stored + fresh)[-limit:] if limit > 0 else []
 
     # -- outbox ------------------------------------------------------------------------------
@@ -301,7 +301,7 @@ class SqliteLedger(Ledger):
                 )
                 db.executemany(
                     "INSERT INTO decisions (customer_id, decision) VALUES (?, ?)",
-                    [(customer_of(d), d) for d in self.new_decisions],
+                    self.new_decisions,
                 )
                 db.executemany(
                     "INSERT INTO outbox (decision) VALUES (?)", [(d,) for d in self.new_outbox]
@@ -341,7 +341,7 @@ class SqliteLedger(Ledger):
 
     def decisions(self) -> list[bytes]:
         rows = self.db.execute("SELECT decision FROM decisions ORDER BY seq").fetchall()
-        return [bytes(row[0]) for row in rows] + list(self.new_decisions)
+        return [bytes(row[0]) for row in rows] + [line for _, line in self.new_decisions]
 
 
 class WalCheckpointer:
