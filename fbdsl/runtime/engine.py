@@ -53,6 +53,21 @@ class Counters:
     timers_dropped: int = 0  # due, but their rule is not active in this mode (or is gone)
     by_rule_status: dict[tuple[str, str], int] = attrs.Factory(dict)
 
+    def merged(self, other: Counters) -> Counters:
+        """The sum of two sets of counters (an engine's, and those of the engines before it
+        in a long-running process)."""
+        total = Counters(
+            **{
+                field.name: getattr(self, field.name) + getattr(other, field.name)
+                for field in attrs.fields(Counters)
+                if field.name != "by_rule_status"
+            }
+        )
+        total.by_rule_status = dict(self.by_rule_status)
+        for key, count in other.by_rule_status.items():
+            total.by_rule_status[key] = total.by_rule_status.get(key, 0) + count
+        return total
+
 
 @attrs.frozen
 class CompiledRule:

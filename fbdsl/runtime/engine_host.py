@@ -317,26 +317,7 @@ class EngineHost:
 
     def counters(self) -> Counters:
         """Totals over every engine this host has run (engine thread only)."""
-        now, base = self.engine.counters, self.base
-        total = Counters(
-            **{
-                field: getattr(base, field) + getattr(now, field)
-                for field in (
-                    "events",
-                    "duplicates",
-                    "late",
-                    "ignored",
-                    "trait_updates",
-                    "timers_fired",
-                    "timers_dropped",
-                )
-            }
-        )
-        by = dict(base.by_rule_status)
-        for key, count in now.by_rule_status.items():
-            by[key] = by.get(key, 0) + count
-        total.by_rule_status = by
-        return total
+        return self.base.merged(self.engine.counters)
 
     def _publish(self) -> None:
         """A consistent copy of the figures, for /metrics on the loop thread."""
@@ -424,18 +405,7 @@ class EngineHost:
         old = self.engine
         engine.output.extend(old.take_output())
         engine.clock = old.clock
-        for field in (
-            "events",
-            "duplicates",
-            "late",
-            "ignored",
-            "trait_updates",
-            "timers_fired",
-            "timers_dropped",
-        ):
-            setattr(self.base, field, getattr(self.base, field) + getattr(old.counters, field))
-        for key, count in old.counters.by_rule_status.items():
-            self.base.by_rule_status[key] = self.base.by_rule_status.get(key, 0) + count
+        self.base = self.base.merged(old.counters)
         previous = self.rules
         self.engine, self.decoder, self.rules = engine, decoder, rules
         dropped = self._drop_timers_of_changed_rules(startup=False)
