@@ -92,9 +92,8 @@ class SqliteLedger(Ledger):
         self.cache: OrderedDict[str, CustomerState] = OrderedDict()
         self.dirty: dict[str, CustomerState] = {}
         # Customers with a stored state: a customer seen for the first time is not looked for.
-        self.stored: BloomFilter | StackedBloomFilter = self._filter_type(self._count("customers"))
-        self.stored.add_all(row[0] for row in self.db.execute("SELECT customer_id FROM customers"))
-        self.seen_filter = self._build_filter(self._count("seen_events"))
+        self.stored = self._filter_of("customers", "customer_id")
+        self.seen_filter = self._filter_of("seen_events", "event_id")
         self.new_seen: dict[str, float] = {}
         self.new_decisions: list[tuple[str, bytes]] = []  # (customer id, decision)
         self.meta_changes: dict[str, str] = {}
@@ -190,10 +189,10 @@ class SqliteLedger(Ledger):
 
     # -- seen event ids ----------------------------------------------------------------------
 
-    def _build_filter(self, expected: int) -> BloomFilter | StackedBloomFilter:
-        bloom = self._filter_type(expected)
-        rows = self.db.execute("SELECT event_id FROM seen_events")
-        bloom.add_all(row[0] for row in rows)
+    def _filter_of(self, table: str, column: str) -> BloomFilter | StackedBloomFilter:
+        """A Bloom filter of the ids stored in a table, sized for them."""
+        bloom = self._filter_type(self._count(table))
+        bloom.add_all(row[0] for row in self.db.execute(f"SELECT {column} FROM {table}"))
         return bloom
 
     def seen(self, event_id: str) -> bool:
@@ -324,12 +323,10 @@ class SqliteLedger(Ledger):
                 self.stored.add(customer_id)
         self.dirty, self.new_seen, self.new_decisions, self.meta_changes = {}, {}, [], {}
         self.new_outbox, self.outbox_done_upto = [], 0
-        if self.stored.full:
-            self.stored = BloomFilter(self._count("customers"))
-            rows = self.db.execute("SELECT customer_id FROM customers")
-            self.stored.add_all(row[0] for row in rows)
+        if self.stored.full:  # (a stacked filter, the sidecar's, never is)
+            self.stored = self._filter_of("customers", "customer_id")
         if self.seen_filter.full:
-            self.seen_filter = self._build_filter(self._count("seen_events"))
+            self.seen_filter = self._filter_of("seen_events", "event_id")
         while len(self.cache) > self.cached_states:  # every state is clean now
             self.cache.popitem(last=False)
 
