@@ -131,3 +131,25 @@ def test_pending_timers_of_an_edited_rule_are_dropped_the_others_carry_on(
     assert report.timers_dropped == 1  # `later` changed: its pending send is not carried out
     # `other` carries on (and meets the limit `now` took in the first run)
     assert [(d["rule"], d["status"]) for d in decisions] == [("other", "suppressed")]
+
+
+def test_the_bloom_filters_are_rebuilt_as_they_fill_without_forgetting(tmp_path: Path) -> None:
+    """Past its design load a filter is rebuilt, larger, from the stored ids: every seen id
+    and stored customer is still found (no false negatives), strangers are not."""
+    from fbdsl.runtime.ledger.sqlite import SqliteLedger
+
+    ledger = SqliteLedger(tmp_path / "l.sqlite", cached_states=10)
+    first_seen, first_stored = ledger.seen_filter, ledger.stored
+    for n in range(100_000):
+        ledger.mark_seen(f"e{n}", 0.0)
+        state = ledger.customer(f"c{n}")
+        state.tags.add("t")
+        ledger.touch(state)
+        if n % 10_000 == 9_999:
+            ledger.commit()
+    assert ledger.seen_filter is not first_seen and ledger.stored is not first_stored
+    assert all(ledger.seen(f"e{n}") for n in range(0, 100_000, 7))
+    assert not ledger.seen("e-never")
+    assert all(ledger.customer(f"c{n}").tags == {"t"} for n in range(0, 100_000, 997))
+    assert ledger.customer("c-new").tags == set()
+    ledger.close()
