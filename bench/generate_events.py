@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import random
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -60,17 +61,27 @@ def generate(events: int, customers: int, seed: int = 7) -> list[bytes]:
     return lines
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def write_stream(
+    description: str,
+    generate: Callable[[int, int, int], list[bytes]],
+    seed: int,
+    out: Path,
+) -> None:
+    """The command line every event generator shares: --events, --customers, --seed, --out."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--customers", type=int, default=100_000)
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--out", type=Path, default=Path("bench/data/w1.jsonl"))
+    parser.add_argument("--seed", type=int, default=seed)
+    parser.add_argument("--out", type=Path, default=out)
     args = parser.parse_args()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with args.out.open("wb") as handle:
         handle.writelines(generate(args.events, args.customers, args.seed))
     print(f"wrote {args.events} events for {args.customers} customers to {args.out}")
+
+
+def main() -> None:
+    write_stream(__doc__.splitlines()[0], generate, 7, Path("bench/data/w1.jsonl"))
 
 
 if __name__ == "__main__":

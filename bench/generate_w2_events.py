@@ -23,13 +23,12 @@ delivery). The seed fixes everything: every run writes the same bytes.
 
 from __future__ import annotations
 
-import argparse
 import heapq
 import random
 from pathlib import Path
 
 import orjson
-from generate_events import SPAN, START, _time  # bench/: this script's directory
+from generate_events import SPAN, START, _time, write_stream  # bench/: this directory
 
 ZONES = (
     "UTC", "Europe/Berlin", "America/New_York", "America/Los_Angeles", "Asia/Tokyo",
@@ -100,16 +99,7 @@ def generate(events: int, customers: int, seed: int = 11) -> list[bytes]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=1_000_000)
-    parser.add_argument("--customers", type=int, default=100_000)
-    parser.add_argument("--seed", type=int, default=11)
-    parser.add_argument("--out", type=Path, default=Path("bench/data/w2.jsonl"))
-    args = parser.parse_args()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with args.out.open("wb") as handle:
-        handle.writelines(generate(args.events, args.customers, args.seed))
-    print(f"wrote {args.events} events for {args.customers} customers to {args.out}")
+    write_stream(__doc__.splitlines()[0], generate, 11, Path("bench/data/w2.jsonl"))
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ import sys
 import time
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import attrs
 import orjson
@@ -198,20 +199,18 @@ def decisions_path(work: Path, contender: str, events: Path) -> Path:
     return work / "decisions" / f"{slug}.{events.stem}.jsonl"
 
 
-def run(
-    contender: str, events: Path, lines: int, repeat: int, work: Path, snapshot: Path | None
-) -> Result:
-    out = decisions_path(work, contender, events)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    best: dict[str, float] | None = None
+def best_of(
+    contender: str, command: list[str], lines: int, repeat: int, snapshot: Path | None
+) -> tuple[dict[str, Any], float]:
+    """Run a contender `repeat` times, each in its own process: its fastest measurement (the
+    JSON object it prints last) and its peak RSS over the runs."""
+    best: dict[str, Any] | None = None
     peak = 0.0
     env = dict(os.environ)
     if snapshot is not None and contender in (ENGINE_SQLITE, ENGINE_MEMORY):
         env["PYTHONPATH"] = str(snapshot)
     for _ in range(repeat):
-        done = subprocess.run(
-            command_for(contender, events, out), cwd=ROOT, capture_output=True, text=True, env=env
-        )
+        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=env)
         if done.returncode != 0:
             sys.exit(f"{contender} failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
         measured = orjson.loads(done.stdout.strip().splitlines()[-1])
@@ -222,6 +221,16 @@ def run(
             best = measured
     assert best is not None
     print(f"  {contender:<16} {lines / best['seconds']:>10,.0f} events/s", file=sys.stderr)
+    return best, peak
+
+
+def run(
+    contender: str, events: Path, lines: int, repeat: int, work: Path, snapshot: Path | None
+) -> Result:
+    out = decisions_path(work, contender, events)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    command = command_for(contender, events, out)
+    best, peak = best_of(contender, command, lines, repeat, snapshot)
     return Result(contender, events, lines, best["seconds"], peak, normalised(out))
 
 

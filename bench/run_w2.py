@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -38,6 +37,7 @@ from run_w1 import (
     ROOT,
     Key,
     Result,
+    best_of,
     count_lines,
     decisions_path,
     differences,
@@ -115,24 +115,8 @@ def run(contender: str, events: Path, lines: int, repeat: int, work: Path,
     """Best of `repeat` runs: the result and the timers the contender left pending."""
     out = decisions_path(work, contender, events)
     out.parent.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ)
-    if snapshot is not None and contender in (ENGINE_SQLITE, ENGINE_MEMORY):
-        env["PYTHONPATH"] = str(snapshot)
-    best: dict[str, float] | None = None
-    peak = 0.0
-    for _ in range(repeat):
-        command = command_for(contender, events, out)
-        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=env)
-        if done.returncode != 0:
-            sys.exit(f"{contender} failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
-        measured = orjson.loads(done.stdout.strip().splitlines()[-1])
-        if snapshot is not None and "fbdsl" in measured:
-            assert str(measured["fbdsl"]).startswith(str(snapshot)), measured["fbdsl"]
-        peak = max(peak, measured["peak_rss_mb"])
-        if best is None or measured["seconds"] < best["seconds"]:
-            best = measured
-    assert best is not None
-    print(f"  {contender:<16} {lines / best['seconds']:>10,.0f} events/s", file=sys.stderr)
+    command = command_for(contender, events, out)
+    best, peak = best_of(contender, command, lines, repeat, snapshot)
     result = Result(contender, events, lines, best["seconds"], peak, normalised(out))
     return result, int(best["pending"])
 
