@@ -141,10 +141,6 @@ def _join(path: str, first: ast.Span, last: ast.Span) -> ast.Span:
     )
 
 
-def _span_of(node: Any) -> ast.Span:
-    return node.span if hasattr(node, "span") else ast.NO_SPAN
-
-
 @_productions
 class AstBuilder(Transformer[Token, list[ast.Decl]]):
     """Builds AST nodes from the Lark tree. Each method implements the production it names."""

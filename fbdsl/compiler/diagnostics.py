@@ -162,12 +162,3 @@ def edit_distance(a: str, b: str, limit: int) -> int:
             return limit + 1
         previous_previous, previous = previous, current
     return previous[-1]
-
-
-class CompileError(Exception):
-    """Raised at the edge when a program has errors and the caller wants an exception."""
-
-    def __init__(self, diagnostics: Sequence[Diagnostic], sources: SourceMap) -> None:
-        self.diagnostics = tuple(diagnostics)
-        self.sources = sources
-        super().__init__(render_all_text(diagnostics, sources))

@@ -12,8 +12,6 @@ The graph is the only thing the runtime sees of a program; it prints as JSON or 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import attrs
 
 from fbdsl.compiler import ast
@@ -78,10 +76,6 @@ class RuleGraph:
     traits: dict[str, p.FieldSchema] = attrs.field(hash=False)
     contacts: dict[str, p.ContactSchema] = attrs.field(hash=False)
     history: p.HistoryNeeds
-
-    def rules_for(self, event: str) -> Iterator[RuleNode]:
-        for index in self.dispatch.get(event, ()):
-            yield self.rules[index]
 
 
 def _reads(expr: p.TExpr) -> int:

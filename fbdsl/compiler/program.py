@@ -337,10 +337,6 @@ class HistoryNeeds:
     last_seen_events: frozenset[str] = frozenset()  # since(E)
     first_time_events: frozenset[str] = frozenset()  # first_time on these triggers
 
-    @property
-    def longest_window(self) -> int:
-        return max(self.window_by_event.values(), default=0)
-
 
 @attrs.frozen(slots=True)
 class CheckedProgram:

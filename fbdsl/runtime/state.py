@@ -79,16 +79,6 @@ class CustomerState:
     def opted_out(self, channel: str | None = None) -> bool:
         return ALL_CHANNELS in self.opt_outs or (channel is not None and channel in self.opt_outs)
 
-    # -- history predicates ----------------------------------------------------------------
-
-    def history_since(self, event: str, now: float, window: float) -> list[dict[str, Any]]:
-        """Fields of the customer's `event`s in (now - window, now]."""
-        entries = self.history.get(event)
-        if not entries:
-            return []
-        start = now - window
-        return [fields for at, fields in entries if start < at <= now]
-
     # -- updates ---------------------------------------------------------------------------
 
     def add_contact(self, contact: Contact, keep: float) -> None:
