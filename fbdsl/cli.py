@@ -202,6 +202,12 @@ def _parse_duration_option(value: str) -> float:
     type=click.IntRange(min=1),
     help="Events per ledger transaction (a crash loses at most this much work, never a decision).",
 )
+@click.option(
+    "--audit-log",
+    is_flag=True,
+    help="Also record every decision in the ledger's audit log (what `fbdsl serve` shows at "
+    "/v1/decisions); by default the output is the run's only record of its decisions.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary.")
 @_internal_errors_exit_2
 def run(
@@ -217,6 +223,7 @@ def run(
     flush: bool,
     allowed_lateness: str,
     commit_every: int,
+    audit_log: bool,
     quiet: bool,
 ) -> None:
     """Run rules over an event stream and write decisions as JSON lines.
@@ -287,6 +294,7 @@ def run(
                 flush=flush,
                 allowed_lateness=lateness,
                 commit_every=commit_every,
+                audit_log=audit_log,
                 progress=bar.update if show_progress else None,
             )
     finally:

@@ -78,8 +78,26 @@ def test_a_second_run_on_the_same_ledger_continues_from_its_state(project: Path)
     assert code == 0 and decisions == []
     assert "duplicates 2" in summary
     log = open_ledger(ledger)
-    assert len(log.decisions()) == 3  # the audit trail of the first run
+    assert log.decisions() == []  # the output is the record: no second copy by default
     log.close()
+
+
+def test_audit_log_keeps_every_decision_in_the_ledger_even_those_filtered_out(
+    project: Path,
+) -> None:
+    ledger = project / "ledger.sqlite"
+    code, written, _ = invoke(
+        project, "--ledger", str(ledger), "--audit-log", "--status", "suppressed"
+    )
+    assert code == 0 and [d["status"] for d in written] == ["suppressed"]
+    log = open_ledger(ledger)
+    logged = [orjson.loads(line) for line in log.decisions()]
+    log.close()
+    assert [(d["rule"], d["status"]) for d in logged] == [
+        ("big", "sent"),
+        ("rules.fbdsl:7", "suppressed"),
+        ("rules.fbdsl:7", "sent"),
+    ]
 
 
 def test_status_filter_out_file_and_quiet(project: Path) -> None:

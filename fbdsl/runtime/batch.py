@@ -2,8 +2,10 @@
 
 The ledger is committed every `commit_every` events and at the end; each batch of decisions
 is written to the sink just before the commit that makes it durable (see sinks.py for what
-that means across crashes). Rejected lines go to the dead-letter file with their line
-number and reason; the run goes on.
+that means across crashes). The output is the run's record of its decisions: the ledger
+keeps a second copy (the audit log the sidecar serves) only when asked (`audit_log`).
+Rejected lines go to the dead-letter file with their line number and reason; the run goes
+on.
 """
 
 from __future__ import annotations
@@ -92,6 +94,7 @@ def run_batch(
     flush: bool = False,
     allowed_lateness: float = 0.0,
     commit_every: int = 20000,
+    audit_log: bool = False,
     on_rejected: Callable[[Rejected], None] | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> RunReport:
@@ -119,7 +122,8 @@ def run_batch(
             if decision["status"] in statuses
         ]
         sink.write(selected, ledger)
-        ledger.log_decisions(zip([x["customer_id"] for x in decided], encoded, strict=True))
+        if audit_log:
+            ledger.log_decisions(zip([x["customer_id"] for x in decided], encoded, strict=True))
         ledger.commit()
         report.decisions += len(encoded)
         report.written += len(selected)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import orjson
 import pytest
 
 from fbdsl.runtime.ledger import LedgerError, open_ledger
@@ -49,8 +50,15 @@ def test_split_run_on_one_ledger_equals_one_run(tmp_path: Path) -> None:
 def test_decisions_are_logged_in_the_ledger(tmp_path: Path) -> None:
     graph = graph_of(RULES)
     ledger = open_ledger(tmp_path / "l.sqlite")
-    decisions, _ = run(graph, events(0, 10), ledger, flush=True)
-    assert len(ledger.decisions()) == len(decisions) > 0
+    decisions, _ = run(graph, events(0, 10), ledger, flush=True, audit_log=True)
+    assert [orjson.loads(line) for line in ledger.decisions()] == decisions != []
+    ledger.close()
+
+
+def test_batch_runs_keep_no_audit_log_unless_asked(tmp_path: Path) -> None:
+    ledger = open_ledger(tmp_path / "l.sqlite")
+    decisions, _ = run(graph_of(RULES), events(0, 10), ledger, flush=True)
+    assert decisions != [] and ledger.decisions() == []
     ledger.close()
 
 

@@ -108,6 +108,9 @@ class SqliteLedger(Ledger):
         db.execute("PRAGMA journal_mode=WAL")
         db.execute(f"PRAGMA synchronous={synchronous}")
         db.execute("PRAGMA wal_autocheckpoint=10000")  # pages: fewer, larger checkpoints
+        # 64 MB of page cache (SQLite's default is 2 MB): the states' pages a commit updates
+        # stay in memory from one commit to the next (measured: 3% of a W1 run).
+        db.execute("PRAGMA cache_size=-65536")
         return db
 
     def _count(self, table: str) -> int:
