@@ -8,6 +8,7 @@ touch the customer and always carry out (unless held out).
 
 from __future__ import annotations
 
+from hashlib import blake2b
 from typing import TYPE_CHECKING, Any
 
 from fbdsl.compiler import program as p
@@ -40,6 +41,13 @@ class ActionRunner:
     def __init__(self, engine: Engine, contact_keep: float) -> None:
         self.engine = engine
         self.contact_keep = contact_keep
+        gate = engine.gate
+        # Without contacts or opt-outs nothing in the policy can refuse a send (cooldowns
+        # read the contact log, which is kept at least as long as the longest cooldown),
+        # unless a limit allows no contact at all.
+        self.empty_state_passes = all(limit.count > 0 for limit in engine.policy.limits)
+        self.quiet = engine.policy.quiet_hours is not None
+        self.channel_limits = gate.channel_limits
 
     # -- decisions -------------------------------------------------------------------------
 
@@ -56,25 +64,32 @@ class ActionRunner:
         extra: dict[str, Any] | None = None,
         salt: str = "",
     ) -> str:
-        node = rule.node
-        action = node.actions[index]
-        did = d.decision_id(node.name, state.customer_id, trigger.id, index, channel or "", salt)
-        self.engine.emit(
-            d.make_decision(
-                did=did,
-                at=now,
-                rule=node.name,
-                customer_id=state.customer_id,
-                action=action_name(action),
-                target=action_target(action),
-                channel=channel,
-                status=status,
-                reason=reason,
-                trigger=self.engine.trigger_view(trigger),
-                mode=self.engine.mode,
-                extra=extra,
-            )
-        )
+        """Emit one decision (the format of decisions.py) and return its id."""
+        engine = self.engine
+        name, action, target = rule.described[index]
+        customer_id = state.customer_id
+        # = decisions.decision_id(name, customer, trigger id, index, channel, salt)
+        text = f"{name}\x1f{customer_id}\x1f{trigger.id}\x1f{index}\x1f{channel or ''}\x1f{salt}"
+        did = blake2b(text.encode(), digest_size=8).hexdigest()
+        decision = {
+            "decision_id": did,
+            "at": format_time(now),
+            "rule": name,
+            "customer_id": customer_id,
+            "action": action,
+            "target": target,
+            "channel": channel,
+            "status": status,
+            "reason": reason,
+            "trigger": trigger.view or engine.trigger_view(trigger),
+            "mode": engine.mode,
+        }
+        if extra:
+            decision.update(extra)
+        engine.output.append(decision)
+        counts = engine.counters.by_rule_status
+        key = (name, status)
+        counts[key] = counts.get(key, 0) + 1
         return did
 
     def refuse(
@@ -183,43 +198,44 @@ class ActionRunner:
         engine = self.engine
         action = rule.node.actions[index]
         assert isinstance(action, p.CheckedSend)
-        blocked = engine.gate.blocked(state, now, action)
-        if blocked is not None:
-            self.refuse(rule, index, trigger, state, now, blocked)
-            return
-        quiet_end = engine.gate.quiet_until(state, now)
-        if quiet_end is not None:
-            quiet = engine.policy.quiet_hours
-            assert quiet is not None
-            reason = f"{quiet.text}: deferred to {format_time(quiet_end)}"
-            self._decision(
-                rule, index, trigger, state, now, None, d.DEFERRED, reason, salt=f"deferred:{now}"
-            )
-            timer_id = d.decision_id(
-                "quiet", rule.node.name, state.customer_id, trigger.id, index, now
-            )
-            engine.schedule(state, timer_id, quiet_end, QUIET, rule, index, trigger)
-            return
+        gate = engine.gate
+        if state.contacts or state.opt_outs or not self.empty_state_passes:
+            blocked = gate.blocked(state, now, action)
+            if blocked is not None:
+                self.refuse(rule, index, trigger, state, now, blocked)
+                return
+        if self.quiet:
+            quiet_end = gate.quiet_until(state, now)
+            if quiet_end is not None:
+                self._defer(rule, index, trigger, state, now, quiet_end)
+                return
         fallback = action.via_given or engine.policy.one_channel_per_contact
         skipped: list[str] = []
         chosen = 0
+        channel_limits = self.channel_limits
         for channel in action.channels:
-            why = engine.gate.channel_blocked(state, now, channel)
+            why = None
+            if state.opt_outs or channel in channel_limits:
+                why = gate.channel_blocked(state, now, channel)
             if why is None and chosen:
-                why = engine.gate.limit_blocked(state, now)  # a blast: each channel counts
+                why = gate.limit_blocked(state, now)  # a blast: each channel counts
             if why is not None:
                 skipped.append(f"{channel}: {why}")
                 if not fallback:
                     self._decision(rule, index, trigger, state, now, channel, d.SUPPRESSED, why)
                 continue
             chosen += 1
-            notes = (
-                [f"holdout {rule.node.holdout * 100:g}%: control group, not sent"] if held else []
-            )
-            if skipped and fallback:
-                notes.append("fallback after " + "; ".join(skipped))
+            reason = None
+            if held or (skipped and fallback):
+                notes = (
+                    [f"holdout {rule.node.holdout * 100:g}%: control group, not sent"]
+                    if held
+                    else []
+                )
+                if skipped and fallback:
+                    notes.append("fallback after " + "; ".join(skipped))
+                reason = "; ".join(notes)
             status = d.HELD_OUT if held else d.SENT
-            reason = "; ".join(notes) or None
             did = self._decision(rule, index, trigger, state, now, channel, status, reason)
             # A held-out contact is recorded too, as a ghost: it takes the slot and counts
             # toward limits and cooldowns like a sent one, so that the control group meets the
@@ -228,7 +244,7 @@ class ActionRunner:
             state.add_contact(
                 Contact(now, action.target, channel, rule.node.name, did, held), self.contact_keep
             )
-            if not held:
+            if not held and engine.listens_to_sends:
                 engine.feed_back(
                     f"send_{action.kind}",
                     state,
@@ -242,3 +258,23 @@ class ActionRunner:
             self.refuse(
                 rule, index, trigger, state, now, "no channel allowed: " + "; ".join(skipped)
             )
+
+    def _defer(
+        self,
+        rule: CompiledRule,
+        index: int,
+        trigger: Trigger,
+        state: CustomerState,
+        now: float,
+        quiet_end: float,
+    ) -> None:
+        """Quiet hours: a `deferred` decision, and a timer at their end."""
+        engine = self.engine
+        quiet = engine.policy.quiet_hours
+        assert quiet is not None
+        reason = f"{quiet.text}: deferred to {format_time(quiet_end)}"
+        self._decision(
+            rule, index, trigger, state, now, None, d.DEFERRED, reason, salt=f"deferred:{now}"
+        )
+        timer_id = d.decision_id("quiet", rule.node.name, state.customer_id, trigger.id, index, now)
+        engine.schedule(state, timer_id, quiet_end, QUIET, rule, index, trigger)

@@ -10,7 +10,7 @@ lookup.
 
 `status` is one of sent, suppressed, held_out, deferred, cancelled. `decision_id` is derived
 from (rule, customer, trigger id, action index, channel, status kind), so a re-run gives
-the same ids.
+the same ids. (actions.py builds each decision, in this order of keys.)
 """
 
 from __future__ import annotations
@@ -41,39 +41,6 @@ def fraction(salt: str, rule: str, customer_id: str) -> float:
     """A customer's deterministic position in [0, 1) for a rule (sample, holdout)."""
     digest = blake2b(f"{salt}\x1f{rule}\x1f{customer_id}".encode(), digest_size=8)
     return int.from_bytes(digest.digest(), "big") / 2**64
-
-
-def make_decision(
-    *,
-    did: str,
-    at: float,
-    rule: str,
-    customer_id: str,
-    action: str,
-    target: str,
-    channel: str | None,
-    status: str,
-    reason: str | None,
-    trigger: dict[str, Any],
-    mode: str,
-    extra: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    decision: dict[str, Any] = {
-        "decision_id": did,
-        "at": format_time(at),
-        "rule": rule,
-        "customer_id": customer_id,
-        "action": action,
-        "target": target,
-        "channel": channel,
-        "status": status,
-        "reason": reason,
-        "trigger": trigger,
-        "mode": mode,
-    }
-    if extra:
-        decision.update(extra)
-    return decision
 
 
 def trigger_view(

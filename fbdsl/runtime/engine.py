@@ -21,7 +21,7 @@ from fbdsl.compiler.graph import RuleGraph, RuleNode
 from fbdsl.compiler.render import render
 from fbdsl.compiler.types import TIME
 from fbdsl.runtime import decisions as d
-from fbdsl.runtime.actions import ActionRunner
+from fbdsl.runtime.actions import ActionRunner, action_name, action_target
 from fbdsl.runtime.codegen import compile_matchers, compile_predicate
 from fbdsl.runtime.events import Event, TraitUpdate
 from fbdsl.runtime.ledger import Ledger
@@ -69,6 +69,11 @@ class Counters:
         return total
 
 
+# How `_decide` carries out an action: at once through the policy gate, on a timer, or not
+# a contact (tasks, tags).
+SEND_NOW, SEND_LATER, OTHER = "send now", "send later", "other"
+
+
 @attrs.frozen
 class CompiledRule:
     node: RuleNode
@@ -76,6 +81,8 @@ class CompiledRule:
     absences: tuple[tuple[p.TAbsence, Callable[..., bool] | None], ...]
     unless: dict[int, tuple[str, Callable[..., bool] | None]]  # action index -> watch
     notes: dict[int, tuple[tuple[str, Callable[..., Any], bool], ...]]  # key, fn, is time
+    plan: tuple[tuple[int, str], ...]  # (action index, SEND_NOW | SEND_LATER | OTHER)
+    described: tuple[tuple[str, str, str], ...]  # per action: (rule, action name, target)
 
 
 class Engine:
@@ -133,7 +140,13 @@ class Engine:
         self.rank = {rule.name: rank for rank, rule in enumerate(ranked)}
         self.output: list[dict[str, Any]] = []
         self._feedback: list[Event] = []
+        listened = set(self.matchers) | self.history_events
+        self.listens_to_sends = bool({"survey_sent", "message_sent"} & listened)
         self.actions = ActionRunner(self, _contact_keep(graph))
+        self._cores = {name: self._make_core(name) for name in self.relevant_events}
+        self._generic_core = self._make_core(None)
+        self._handlers = {name: self._make_handler(core) for name, core in self._cores.items()}
+        self._generic_handler = self._make_handler(self._generic_core)
 
     # -- compilation -----------------------------------------------------------------------
 
@@ -158,7 +171,19 @@ class Engine:
                     (key, compile_predicate(self.graph, value, event), value.type == TIME)
                     for key, value in action.notes
                 )
-        return CompiledRule(rule, late, absences, unless, notes)
+        plan = tuple(
+            (
+                index,
+                (SEND_LATER if action.after is not None else SEND_NOW)
+                if isinstance(action, p.CheckedSend)
+                else OTHER,
+            )
+            for index, action in enumerate(rule.actions)
+        )
+        described = tuple(
+            (rule.name, action_name(action), action_target(action)) for action in rule.actions
+        )
+        return CompiledRule(rule, late, absences, unless, notes, plan, described)
 
     # -- input -----------------------------------------------------------------------------
 
@@ -170,17 +195,13 @@ class Engine:
         de-duplication, so that a sidecar seeing every event of a product keeps no trace of
         the page views no rule cares about. (The decoder drops such lines before they are
         even validated; this is for callers that build events themselves.)"""
-        if event.name not in self.relevant_events and not event.traits:
-            self.counters.ignored += 1
-            return
-        if self.ledger.seen(event.id):
-            self.counters.duplicates += 1
-            return
-        if self.ledger.timers.count:
-            self.advance(event.timestamp, inclusive=False)
-        self._process(event)
-        while self._feedback:
-            self._process(self._feedback.pop(0))
+        handle = self._handlers.get(event.name)
+        if handle is None:
+            if not event.traits:
+                self.counters.ignored += 1
+                return
+            handle = self._generic_handler
+        handle(event)
 
     def identify(self, update: TraitUpdate) -> None:
         if self.ledger.seen(update.id):
@@ -194,53 +215,100 @@ class Engine:
         self.ledger.touch(state)
 
     def _process(self, event: Event) -> None:
-        self.counters.events += 1
-        now = event.timestamp
-        ledger = self.ledger
-        ledger.mark_seen(event.id, now)
-        if now > self.clock:
-            self.clock = now
-        name = event.name
-        state = ledger.customer(event.customer_id)
-        if now < state.newest - self.allowed_lateness:
-            self.counters.late += 1
-        if now > state.newest:
-            # Only for counting late events: not worth a write of its own (saved with the
-            # customer's next real change).
-            state.newest = now
-        changed = False
-        if event.traits:
-            self._apply_traits(state, event.traits)
-            changed = True
-        if name == OPT_OUT_EVENT:
-            state.opt_outs.add(_channel_of(event))
-            changed = True
-        elif name == OPT_IN_EVENT:
-            state.opt_outs.discard(_channel_of(event))
-            changed = True
-        prev = state.last_seen.get(name)
-        if name in self.history_events:
-            fields = event.fields
-            kept = {key: fields[key] for key in self.history_fields[name]}
-            state.record_event(name, now, kept, self.history_keep[name])
-            changed = True
-        if name in self.last_seen_events and (prev is None or now > prev):
-            state.last_seen[name] = now
-            changed = True
-        if state.timers and name in self.watched_events:
-            self._watch(event, state)
-            changed = True
-        matcher = self.matchers.get(name)
-        if matcher is not None:
-            matched = matcher(event.fields, state, now, prev)
-            if matched:
-                trigger = Trigger(name, event.id, now, event.fields, prev)
-                rules = self.rules
-                for node in matched:
-                    self._triggered(rules[node.index], trigger, state)
+        """Update the customer's state for one (new) event and decide what it triggers."""
+        self._cores.get(event.name, self._generic_core)(event)
+
+    def _make_handler(self, core: Callable[[Event], None]) -> Callable[[Event], None]:
+        """process() for one event type: skip a duplicate, fire the timers the event passes,
+        update and decide (`core`), then process the events the actions fed back."""
+        seen, timers, counters, feedback = (
+            self.ledger.seen,
+            self.ledger.timers,
+            self.counters,
+            self._feedback,
+        )
+
+        def handle(event: Event) -> None:
+            if seen(event.id):
+                counters.duplicates += 1
+                return
+            if timers.count:
+                self.advance(event.timestamp, inclusive=False)
+            core(event)
+            while feedback:
+                self._process(feedback.pop(0))
+
+        return handle
+
+    def _make_core(self, name: str | None) -> Callable[[Event], None]:
+        """The state update and matching of one event type (`name`; None for an event only
+        its traits make relevant), with everything that does not depend on the event
+        decided once, here: which parts of the state it touches, its matcher."""
+        ledger, counters, lateness, rules = (
+            self.ledger,
+            self.counters,
+            self.allowed_lateness,
+            self.rules,
+        )
+        mark_seen, customer, touch = ledger.mark_seen, ledger.customer, ledger.touch
+        apply_traits, decide, triggered = self._apply_traits, self._decide, self._triggered
+        opt_out, opt_in = name == OPT_OUT_EVENT, name == OPT_IN_EVENT
+        keep = self.history_keep.get(name) if name is not None else None
+        kept_fields = self.history_fields.get(name, ()) if name is not None else ()
+        track_last_seen = name in self.last_seen_events
+        watched = name in self.watched_events
+        matcher = self.matchers.get(name) if name is not None else None
+
+        def core(event: Event) -> None:
+            counters.events += 1
+            now = event.timestamp
+            mark_seen(event.id, now)
+            if now > self.clock:
+                self.clock = now
+            state = customer(event.customer_id)
+            newest = state.newest
+            if now < newest - lateness:
+                counters.late += 1
+            if now > newest:
+                # Only for counting late events: not worth a write of its own (saved with the
+                # customer's next real change).
+                state.newest = now
+            changed = False
+            if event.traits:
+                apply_traits(state, event.traits)
                 changed = True
-        if changed:
-            ledger.touch(state)
+            if opt_out:
+                state.opt_outs.add(_channel_of(event))
+                changed = True
+            elif opt_in:
+                state.opt_outs.discard(_channel_of(event))
+                changed = True
+            prev = state.last_seen.get(event.name)
+            if keep is not None:
+                fields = event.fields
+                state.record_event(event.name, now, {k: fields[k] for k in kept_fields}, keep)
+                changed = True
+            if track_last_seen and (prev is None or now > prev):
+                state.last_seen[event.name] = now
+                changed = True
+            if watched and state.timers:
+                self._watch(event, state)
+                changed = True
+            if matcher is not None:
+                matched = matcher(event.fields, state, now, prev)
+                if matched:
+                    trigger = Trigger(event.name, event.id, now, event.fields, prev)
+                    for node in matched:
+                        rule = rules[node.index]
+                        if rule.absences:
+                            triggered(rule, trigger, state)
+                        else:
+                            decide(rule, trigger, state, now, True)
+                    changed = True
+            if changed:
+                touch(state)
+
+        return core
 
     def _apply_traits(self, state: CustomerState, traits: dict[str, Any]) -> None:
         """Profile traits, already converted to their declared types by the decoder."""
@@ -405,19 +473,17 @@ class Engine:
         held = (
             node.holdout > 0 and d.fraction("holdout", node.name, state.customer_id) < node.holdout
         )
-        for index, action in enumerate(node.actions):
-            if isinstance(action, p.CheckedSend) and action.after is not None:
+        for index, how in rule.plan:
+            if how is SEND_NOW:
+                self.actions.send(rule, index, trigger, state, now, held)
+            elif how is SEND_LATER:
+                after = node.actions[index].after  # type: ignore[union-attr]
                 timer_id = d.decision_id("send", node.name, state.customer_id, trigger.id, index)
-                self.schedule(state, timer_id, now + action.after, SEND, rule, index, trigger)
+                self.schedule(state, timer_id, now + after, SEND, rule, index, trigger)
             else:
                 self.actions.run(rule, index, trigger, state, now, held)
 
     # -- output ----------------------------------------------------------------------------
-
-    def emit(self, decision: dict[str, Any]) -> None:
-        self.output.append(decision)
-        key = (decision["rule"], decision["status"])
-        self.counters.by_rule_status[key] = self.counters.by_rule_status.get(key, 0) + 1
 
     def feed_back(
         self, action: str, state: CustomerState, now: float, did: str, fields: dict[str, Any]

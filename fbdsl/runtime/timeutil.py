@@ -21,12 +21,24 @@ def parse_time(text: str) -> float:
     return moment.timestamp()
 
 
-@lru_cache(maxsize=4096)  # a decision formats its time and its trigger's, often the same
+_SECONDS_OF_DAY = [f"{h:02d}:{m:02d}:" for h in range(24) for m in range(60)]  # by minute
+_SECONDS = [f"{second:02d}Z" for second in range(60)]
+
+
+@lru_cache(maxsize=65536)
+def _day_text(day: int) -> str:
+    """'YYYY-MM-DDT' of a day counted from the epoch."""
+    return time.strftime("%Y-%m-%dT", time.gmtime(day * 86400))
+
+
 def format_time(seconds: float) -> str:
-    """Epoch seconds to RFC 3339 in UTC with a `Z`; whole seconds unless there is a fraction."""
+    """Epoch seconds to RFC 3339 in UTC with a `Z`; whole seconds unless there is a fraction.
+    (Once per decision and per trigger: whole seconds are put together from cached parts.)"""
     whole = int(seconds)
-    if whole == seconds and whole >= 0:  # the usual case, twice as fast through time.gmtime
-        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(whole))
+    if whole == seconds and whole >= 0:
+        day, second = divmod(whole, 86400)
+        minute, second = divmod(second, 60)
+        return _day_text(day) + _SECONDS_OF_DAY[minute] + _SECONDS[second]
     moment = datetime.fromtimestamp(seconds, UTC)
     if moment.microsecond:
         return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
