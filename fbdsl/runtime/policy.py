@@ -43,6 +43,8 @@ class PolicyGate:
         for limit in policy.limits:
             if limit.channel is not None:
                 self.channel_limits.setdefault(limit.channel, []).append(limit)
+        # Per time zone: (from, until, answer) of the last quiet_until worked out there.
+        self._quiet_spans: dict[str, tuple[float, float, float | None]] = {}
 
     def blocked(self, state: CustomerState, now: float, send: p.CheckedSend) -> str | None:
         """Why the send may not go out at all (opt-out, cooldown, a global limit), or None."""
@@ -77,11 +79,47 @@ class PolicyGate:
         return None
 
     def quiet_until(self, state: CustomerState, now: float) -> float | None:
-        """The end of the quiet hours `now` falls in (customer's local time), or None."""
-        quiet = self.policy.quiet_hours
-        if quiet is None:
+        """The end of the quiet hours `now` falls in (customer's local time), or None.
+
+        The answer stays the same for a while (until the quiet hours start, or end): it is
+        kept per time zone with the span of time it holds for, so that most sends, whose
+        times follow one another, cost a lookup instead of a time zone conversion."""
+        if self.policy.quiet_hours is None:
             return None
-        tz = zone(str(state.traits.get("timezone") or self.default_timezone))
+        name = str(state.traits.get("timezone") or self.default_timezone)
+        known = self._quiet_spans.get(name)
+        if known is not None and known[0] <= now < known[1]:
+            return known[2]
+        answer, holds_until = self._quiet_span(zone(name), now)
+        self._quiet_spans[name] = (now, holds_until, answer)
+        return answer
+
+    def _quiet_span(self, tz: ZoneInfo, now: float) -> tuple[float | None, float]:
+        """quiet_until's answer at `now`, and until when that answer holds: the end of the
+        quiet hours if inside them, else their next start; `now` itself (no span) when a
+        change of UTC offset falls in between (the answer is then worked out each time)."""
+        end = self._quiet_end(tz, now)
+        quiet = self.policy.quiet_hours
+        assert quiet is not None
+        if end is not None:
+            boundary = end
+        else:
+            local = datetime.fromtimestamp(now, tz)
+            start = quiet.start_minute
+            day = local.date()
+            if local.hour * 60 + local.minute >= start:
+                day += timedelta(days=1)
+            wall = datetime(day.year, day.month, day.day, start // 60, start % 60, tzinfo=tz)
+            boundary = wall.timestamp()
+        offset = datetime.fromtimestamp(now, tz).utcoffset()
+        if boundary <= now or datetime.fromtimestamp(boundary - 1, tz).utcoffset() != offset:
+            return end, now
+        return end, boundary
+
+    def _quiet_end(self, tz: ZoneInfo, now: float) -> float | None:
+        """The end of the quiet hours `now` falls in, in zone `tz`, or None."""
+        quiet = self.policy.quiet_hours
+        assert quiet is not None
         local = datetime.fromtimestamp(now, tz)
         minute = local.hour * 60 + local.minute
         start, end = quiet.start_minute, quiet.end_minute
