@@ -106,52 +106,5 @@ class CustomerState:
             self.history[event] = [entry for entry in entries if entry[0] > start]
 
     # -- persistence -----------------------------------------------------------------------
-
-    def to_json(self) -> dict[str, Any]:
-        """The state as JSON for the ledger; empty parts are left out (most customers have
-        no tags, opt-outs or timers, and every byte is written again at each change)."""
-        data: dict[str, Any] = {}
-        if self.traits:
-            data["traits"] = self.traits
-        if self.tags:
-            data["tags"] = sorted(self.tags)
-        if self.opt_outs:
-            data["opt_outs"] = sorted(self.opt_outs)
-        if self.contacts:
-            data["contacts"] = [c.to_list() for c in self.contacts]
-            data["last_contact_at"] = self.last_contact_at
-        if self.last_sent_at:
-            data["last_sent_at"] = self.last_sent_at
-        if self.history:
-            data["history"] = {e: [[at, f] for at, f in rows] for e, rows in self.history.items()}
-        if self.last_seen:
-            data["last_seen"] = self.last_seen
-        if self.newest != -INFINITY:
-            data["newest"] = self.newest
-        if self.timers:
-            data["timers"] = [self.timers[i].to_json() for i in sorted(self.timers)]
-        return data
-
-    @classmethod
-    def from_json(cls, customer_id: str, data: dict[str, Any]) -> CustomerState:
-        return cls(
-            customer_id=customer_id,
-            traits=_tuples(data.get("traits", {})),
-            tags=set(data.get("tags", ())),
-            opt_outs=set(data.get("opt_outs", ())),
-            contacts=[Contact(*c) for c in data.get("contacts", ())],
-            last_contact_at=data.get("last_contact_at", {}),
-            last_sent_at=data.get("last_sent_at", {}),
-            history={
-                e: [(at, _tuples(f)) for at, f in rows]
-                for e, rows in data.get("history", {}).items()
-            },
-            last_seen=data.get("last_seen", {}),
-            newest=data.get("newest", -INFINITY),
-            timers={t[0]: Timer.from_json(t) for t in data.get("timers", ())},
-        )
-
-
-def _tuples(fields: dict[str, Any]) -> dict[str, Any]:
-    """JSON has no tuples: lists read back as the tuples the decoder produces."""
-    return {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
+    # The SQLite ledger encodes a state with `fbdsl.runtime.ledger.codec` (positional
+    # MessagePack); the memory ledger keeps the objects themselves.

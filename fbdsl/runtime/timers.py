@@ -34,15 +34,7 @@ class Trigger:
     prev: float | None  # the customer's previous event of this type (since, first_time)
     # The trigger as its decisions show it, made once for all of them (not persisted).
     view: dict[str, Any] | None = attrs.field(default=None, eq=False)
-
-    def to_json(self) -> list[Any]:
-        return [self.event, self.id, self.timestamp, self.fields, self.prev]
-
-    @classmethod
-    def from_json(cls, data: list[Any]) -> Trigger:
-        event, event_id, timestamp, fields, prev = data
-        fields = {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
-        return cls(event, event_id, timestamp, fields, prev)
+    # (Timers and their triggers are persisted by fbdsl.runtime.ledger.codec.)
 
 
 @attrs.define(slots=True)
@@ -59,15 +51,6 @@ class Timer:
     @property
     def key(self) -> TimerKey:
         return (self.due, self.rank, self.customer_id, self.action, self.id)
-
-    def to_json(self) -> list[Any]:
-        return [self.id, self.due, self.kind, self.rule, self.rank, self.customer_id,
-                self.action, self.trigger.to_json()]  # fmt: skip
-
-    @classmethod
-    def from_json(cls, data: list[Any]) -> Timer:
-        *head, trigger = data
-        return cls(*head, Trigger.from_json(trigger))
 
 
 class TimerStore(Protocol):
@@ -118,6 +101,12 @@ class TimerIndex:
         self._live.pop(timer_id, None)  # the heap forgets it lazily
         if self.store is not None and self.added.pop(timer_id, None) is None:
             self.removed.add(timer_id)
+
+    def none_due_before(self, until: float) -> bool:
+        """True if certainly no timer is due before `until` (the next key in memory is not):
+        the engine asks before each event, and nearly always it is so."""
+        heap = self._heap
+        return bool(heap) and heap[0][0] >= until
 
     def pop_due(self, until: float, inclusive: bool) -> TimerKey | None:
         """The next key due before `until` (or at it, if inclusive), removed; else None."""

@@ -1,4 +1,5 @@
-"""The SQLite ledger: resume from its state, versioned schema, one run at a time."""
+"""The SQLite ledger: resume from its state, versioned schema (older versions upgraded in
+place), one run at a time."""
 
 from __future__ import annotations
 
@@ -9,7 +10,11 @@ import orjson
 import pytest
 
 from fbdsl.runtime.ledger import LedgerError, open_ledger
+from fbdsl.runtime.ledger.codec import decode_state
+from fbdsl.runtime.state import Contact, CustomerState
+from fbdsl.runtime.timers import ABSENCE, QUIET, SEND, Timer, Trigger
 from tests.runtime.helpers import event, graph_of, run
+from tests.runtime.test_state_codec import v3_json
 
 RULES = """
 event cart_updated { cart_id: string }
@@ -62,12 +67,14 @@ def test_batch_runs_keep_no_audit_log_unless_asked(tmp_path: Path) -> None:
     ledger.close()
 
 
-def test_schema_version_is_checked(tmp_path: Path) -> None:
+@pytest.mark.parametrize("version", [1, 5, 99])
+def test_schema_version_is_checked(tmp_path: Path, version: int) -> None:
     path = tmp_path / "l.sqlite"
     open_ledger(path).close()
     with sqlite3.connect(path) as db:
-        db.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
-    with pytest.raises(LedgerError, match="schema version 99; this fbdsl reads version 3"):
+        db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(version),))
+    message = f"schema version {version}; this fbdsl reads version 4"
+    with pytest.raises(LedgerError, match=message):
         open_ledger(path)
 
 
@@ -161,3 +168,192 @@ def test_the_bloom_filters_are_rebuilt_as_they_fill_without_forgetting(tmp_path:
     assert all(ledger.customer(f"c{n}").tags == {"t"} for n in range(0, 100_000, 997))
     assert ledger.customer("c-new").tags == set()
     ledger.close()
+
+
+# -- schema version 4: states in MessagePack; version 3 (JSON states) and 2 upgraded in place --
+
+V3_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE customers (customer_id TEXT PRIMARY KEY, state BLOB NOT NULL);
+CREATE TABLE seen_events (event_id TEXT PRIMARY KEY, at REAL NOT NULL) WITHOUT ROWID;
+CREATE TABLE decisions (seq INTEGER PRIMARY KEY, customer_id TEXT NOT NULL, decision BLOB NOT NULL);
+CREATE INDEX decisions_by_customer ON decisions (customer_id, seq);
+CREATE TABLE outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, decision BLOB NOT NULL);
+CREATE TABLE timer_index (due REAL NOT NULL, rank INTEGER NOT NULL, customer_id TEXT NOT NULL,
+    action INTEGER NOT NULL, timer_id TEXT NOT NULL,
+    PRIMARY KEY (due, rank, customer_id, action, timer_id)) WITHOUT ROWID;
+CREATE UNIQUE INDEX timer_index_by_id ON timer_index (timer_id);
+INSERT INTO meta VALUES ('schema_version', '3');
+"""
+
+V2_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE customers (customer_id TEXT PRIMARY KEY, state BLOB NOT NULL) WITHOUT ROWID;
+CREATE TABLE seen_events (event_id TEXT PRIMARY KEY, at REAL NOT NULL) WITHOUT ROWID;
+CREATE TABLE decisions (seq INTEGER PRIMARY KEY, decision BLOB NOT NULL);
+CREATE TABLE timer_index (due REAL NOT NULL, rank INTEGER NOT NULL, customer_id TEXT NOT NULL,
+    action INTEGER NOT NULL, timer_id TEXT NOT NULL,
+    PRIMARY KEY (due, rank, customer_id, action, timer_id)) WITHOUT ROWID;
+INSERT INTO meta VALUES ('schema_version', '2');
+"""
+
+
+def sample_states() -> list[CustomerState]:
+    """States with every part: traits of each type, tags, opt-outs, held contacts, history
+    with list fields, pending timers of each kind."""
+    states = []
+    for n in range(7):
+        cid = f"c{n}" if n % 3 else f"customer-{n:03d}"
+        state = CustomerState(cid, newest=1_767_225_600.0 + n)
+        state.traits = {"tier": "gold", "ltv": 12.5 * n, "visits": n, "vip": n % 2 == 0,
+                        "langs": ("en", "fr"), "signup": 1_700_000_000.0}  # fmt: skip
+        if n % 2:
+            state.tags = {"regular", f"t{n}"}
+            state.opt_outs = {"sms"} if n != 5 else {"*"}
+        for k in range(n % 4):
+            at = 1_767_225_600.0 + 3600 * k
+            contact = Contact(at, "s", "email", "now", f"d{n}-{k}", held=k == 2)
+            state.add_contact(contact, keep=30 * 86400.0)
+        entries = [(1_767_225_600.0 + k, {"order_id": f"o{k}", "skus": ("a", "b"), "total": 9.5})
+                   for k in range(n % 3)]  # fmt: skip
+        if entries:
+            state.history["order_completed"] = entries
+            state.last_seen["order_completed"] = entries[-1][0]
+        for k, kind in enumerate([SEND, ABSENCE, QUIET][: n % 4]):
+            fields = {"cart_id": f"k{n}", "skus": ("x",), "customer_id": cid, "id": f"e{n}"}
+            trigger = Trigger("cart_updated", f"e{n}", 1_767_225_600.0 + n, fields,
+                              None if k == 0 else 1_767_000_000.0)  # fmt: skip
+            timer = Timer(f"t{n}-{k}", 1_767_230_000.0 + k, kind, "later", k, cid,
+                          0 if kind != ABSENCE else -1, trigger)  # fmt: skip
+            state.timers[timer.id] = timer
+        states.append(state)
+    return states
+
+
+def write_old_ledger(path: Path, states: list[CustomerState], version: int = 3) -> None:
+    """A ledger as versions 3 (or 2) wrote it: their tables, states as JSON objects."""
+    db = sqlite3.connect(path)
+    db.executescript(V3_SCHEMA if version == 3 else V2_SCHEMA)
+    db.executemany(
+        "INSERT INTO customers VALUES (?, ?)", [(s.customer_id, v3_json(s)) for s in states]
+    )
+    db.executemany(
+        "INSERT INTO timer_index VALUES (?, ?, ?, ?, ?)",
+        [t.key for s in states for t in s.timers.values()],
+    )
+    db.execute("INSERT INTO seen_events VALUES ('e1', 1.0)")
+    db.commit()
+    db.close()
+
+
+def stored_blobs(path: Path) -> dict[str, bytes]:
+    with sqlite3.connect(path) as db:
+        return dict(db.execute("SELECT customer_id, state FROM customers"))
+
+
+def schema_version_of(path: Path) -> str:
+    with sqlite3.connect(path) as db:
+        return str(db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0])
+
+
+def test_a_version_3_ledger_is_upgraded_in_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fbdsl.runtime.ledger import sqlite as sqlite_ledger
+
+    monkeypatch.setattr(sqlite_ledger, "UPGRADE_BATCH", 3)  # several batches of states
+    path = tmp_path / "v3.sqlite"
+    states = sample_states()
+    write_old_ledger(path, states)
+    ledger = sqlite_ledger.SqliteLedger(path)
+    assert ledger.meta("schema_version") == "4" == str(sqlite_ledger.SCHEMA_VERSION)
+    for state in states:
+        assert ledger.customer(state.customer_id) == state
+    assert ledger.seen("e1") and len(ledger.timers) == sum(len(s.timers) for s in states) > 0
+    ledger.close()
+    blobs = stored_blobs(path)
+    assert sorted(blobs) == sorted(s.customer_id for s in states)
+    for state in states:  # every blob re-encoded (JSON would not decode)
+        assert decode_state(state.customer_id, blobs[state.customer_id]) == state
+        assert len(blobs[state.customer_id]) < len(v3_json(state))
+    reopened = sqlite_ledger.SqliteLedger(path)  # version 4 now: opened as it is
+    assert reopened.customer(states[1].customer_id) == states[1]
+    reopened.close()
+    assert stored_blobs(path) == blobs
+
+
+def test_a_version_2_ledger_ends_at_version_4_with_its_states(tmp_path: Path) -> None:
+    path = tmp_path / "v2.sqlite"
+    states = sample_states()
+    write_old_ledger(path, states, version=2)
+    with sqlite3.connect(path) as db:  # a state as early version 2 wrote it: every part, null
+        early = {"traits": {}, "tags": [], "opt_outs": [], "contacts": [], "newest": None,
+                 "last_contact_at": {}, "last_sent_at": {}, "history": {}, "last_seen": {},
+                 "timers": []}  # fmt: skip
+        db.execute("INSERT INTO customers VALUES ('early', ?)", (orjson.dumps(early),))
+    ledger = open_ledger(path)
+    assert ledger.meta("schema_version") == "4"
+    assert [ledger.customer(s.customer_id) for s in states] == states
+    assert ledger.customer("early") == CustomerState("early")
+    ledger.close()
+    assert decode_state("early", stored_blobs(path)["early"]) == CustomerState("early")
+
+
+def test_an_upgrade_that_fails_changes_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "v3.sqlite"
+    write_old_ledger(path, sample_states())
+    with sqlite3.connect(path) as db:
+        db.execute("INSERT INTO customers VALUES ('zz-broken', ?)", (b"{not json",))
+    before = stored_blobs(path)
+    with pytest.raises(ValueError):
+        open_ledger(path)
+    assert stored_blobs(path) == before  # one transaction: nothing re-encoded
+    assert schema_version_of(path) == "3"
+
+
+def downgrade_to_version_3(path: Path) -> None:
+    """Rewrite a ledger's states as JSON objects, as version 3 stored them."""
+    with sqlite3.connect(path) as db:
+        rows = db.execute("SELECT customer_id, state FROM customers").fetchall()
+        db.executemany(
+            "UPDATE customers SET state = ? WHERE customer_id = ?",
+            [(v3_json(decode_state(cid, blob)), cid) for cid, blob in rows],
+        )
+        db.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+
+
+def test_a_run_goes_on_across_the_upgrade(tmp_path: Path) -> None:
+    """A run stopped on a version 3 ledger (pending timers, tags, contacts) and resumed by
+    this version gives the decisions of one run."""
+    graph = graph_of(RULES)
+    whole, _ = run(graph, events(0, 40), open_ledger(tmp_path / "one.sqlite"), flush=True)
+    path = tmp_path / "two.sqlite"
+    ledger = open_ledger(path)
+    first, _ = run(graph, events(0, 17), ledger, until=None)
+    ledger.close()
+    downgrade_to_version_3(path)
+    assert any(b"timers" in blob for blob in stored_blobs(path).values())
+    ledger = open_ledger(path)
+    second, report = run(graph, events(0, 40), ledger, flush=True)
+    ledger.close()
+    assert schema_version_of(path) == "4"
+    assert report.duplicates == 17
+    assert first + second == whole
+
+
+def test_the_last_contact_outlives_the_kept_contacts(tmp_path: Path) -> None:
+    """Without a limit no contact is kept, but `last_contact` still reads the time of the
+    last one: it is stored (version 3 left it out with the contacts, and a customer read back
+    from the ledger was contacted again)."""
+    rules = RULES.replace("policy { limit 1 contact per 30d }\n", "").replace(
+        "rule now when cart_updated", "rule now when cart_updated and last_contact > 30d"
+    )
+    graph = graph_of(rules)
+    path = tmp_path / "l.sqlite"
+    for day, expected in [(1, ["sent"]), (2, []), (3, [])]:
+        ledger = open_ledger(path)  # the state is read back from the file each time
+        stamp = f"2026-01-0{day}T00:00:00Z"
+        decisions, _ = run(graph, [event("cart_updated", "c1", stamp, f"e{day}", cart_id="k")],
+                           ledger, until=None)  # fmt: skip
+        ledger.close()
+        assert [d["status"] for d in decisions if d["rule"] == "now"] == expected

@@ -13,9 +13,12 @@ reservations; the state a run caches is therefore always the state on disk. (Sta
 few hundred bytes: a rowid table with an index takes their upserts twice as fast as a
 WITHOUT ROWID one, measured.)
 
-Schema version 3 added the customer id column (and index) of the decision log, for the
-audit trail of one customer, and the webhook outbox; a version 2 ledger is upgraded in
-place when opened, any other version is refused.
+Schema version 4 stores each customer state as positional MessagePack (`codec.py`; on W1's
+states, 61% of the bytes of version 3's JSON objects, encoded and decoded twice as fast), and
+keeps the time of the last contact when no contact is kept (version 3 left it out); version
+3 added the customer id column (and index) of the decision log, for the audit trail of one
+customer, and the webhook outbox. A version 2 or 3 ledger is upgraded in place when opened
+(2 to 3 to 4, a transaction each), any other version is refused.
 """
 
 from __future__ import annotations
@@ -32,11 +35,12 @@ import orjson
 
 from fbdsl.runtime.ledger import Ledger, LedgerError, customer_of
 from fbdsl.runtime.ledger.bloom import BloomFilter, StackedBloomFilter
+from fbdsl.runtime.ledger.codec import decode_state, encode_state, state_from_json
 from fbdsl.runtime.state import CustomerState
 from fbdsl.runtime.timers import TimerIndex, TimerKey
 
-SCHEMA_VERSION = 3
-UPGRADABLE_VERSION = 2  # upgraded in place by _upgrade_from_2
+SCHEMA_VERSION = 4
+UPGRADE_BATCH = 10_000  # states re-encoded at a time by _upgrade_from_3
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -133,9 +137,14 @@ class SqliteLedger(Ledger):
             raise LedgerError(f"{self.path} is not an fbdsl ledger")
         if "meta" in tables:
             row = self.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-            if row is not None and int(row[0]) == UPGRADABLE_VERSION:
+            version = None if row is None else int(row[0])
+            if version == 2:
                 self._upgrade_from_2()
-            elif row is not None and int(row[0]) != SCHEMA_VERSION:
+                version = 3
+            if version == 3:
+                self._upgrade_from_3()
+                version = SCHEMA_VERSION
+            if version is not None and version != SCHEMA_VERSION:
                 raise LedgerError(
                     f"{self.path} has ledger schema version {row[0]}; this fbdsl reads version "
                     f"{SCHEMA_VERSION}"
@@ -164,6 +173,28 @@ class SqliteLedger(Ledger):
                 "CREATE TABLE IF NOT EXISTS outbox "
                 "(seq INTEGER PRIMARY KEY AUTOINCREMENT, decision BLOB NOT NULL)"
             )
+            db.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+
+    def _upgrade_from_3(self) -> None:
+        """Version 3 -> 4: every customer state, a JSON object, is re-encoded (codec.py); in
+        one transaction, read a batch at a time in key order (the customers table of a ledger
+        made by version 2 has no rowid)."""
+        db = self.db
+        with db:
+            db.execute("BEGIN IMMEDIATE")
+            query = "SELECT customer_id, state FROM customers {} ORDER BY customer_id LIMIT ?"
+            rows = db.execute(query.format(""), (UPGRADE_BATCH,)).fetchall()
+            while rows:
+                db.executemany(
+                    "UPDATE customers SET state = ? WHERE customer_id = ?",
+                    [
+                        (encode_state(state_from_json(cid, orjson.loads(blob))), cid)
+                        for cid, blob in rows
+                    ],
+                )
+                rows = db.execute(
+                    query.format("WHERE customer_id > ?"), (rows[-1][0], UPGRADE_BATCH)
+                ).fetchall()
             db.execute(
                 "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),)
             )
@@ -180,10 +211,7 @@ class SqliteLedger(Ledger):
             row = self.db.execute(
                 "SELECT state FROM customers WHERE customer_id = ?", (customer_id,)
             ).fetchone()
-        if row is None:
-            state = CustomerState(customer_id)
-        else:
-            state = CustomerState.from_json(customer_id, orjson.loads(row[0]))
+        state = CustomerState(customer_id) if row is None else decode_state(customer_id, row[0])
         self.cache[customer_id] = state
         return state
 
@@ -275,10 +303,7 @@ class SqliteLedger(Ledger):
 
     def commit(self) -> None:
         added, removed = self.timers.commit_changes()
-        states = [
-            (cid, orjson.dumps(state.to_json(), option=orjson.OPT_NON_STR_KEYS))
-            for cid, state in self.dirty.items()
-        ]
+        states = [(cid, encode_state(state)) for cid, state in self.dirty.items()]
         outbox_done = self.outbox_done_upto
         if (
             states
