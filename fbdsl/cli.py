@@ -197,7 +197,7 @@ def _parse_duration_option(value: str) -> float:
 )
 @click.option(
     "--commit-every",
-    default=20000,
+    default=100_000,
     show_default=True,
     type=click.IntRange(min=1),
     help="Events per ledger transaction (a crash loses at most this much work, never a decision).",

@@ -71,9 +71,10 @@ class ActionRunner:
         # = decisions.decision_id(name, customer, trigger id, index, channel, salt)
         text = f"{name}\x1f{customer_id}\x1f{trigger.id}\x1f{index}\x1f{channel or ''}\x1f{salt}"
         did = blake2b(text.encode(), digest_size=8).hexdigest()
+        view = trigger.view or engine.trigger_view(trigger)
         decision = {
             "decision_id": did,
-            "at": format_time(now),
+            "at": view["timestamp"] if now == trigger.timestamp else format_time(now),
             "rule": name,
             "customer_id": customer_id,
             "action": action,
@@ -81,7 +82,7 @@ class ActionRunner:
             "channel": channel,
             "status": status,
             "reason": reason,
-            "trigger": trigger.view or engine.trigger_view(trigger),
+            "trigger": view,
             "mode": engine.mode,
         }
         if extra:
@@ -276,5 +277,8 @@ class ActionRunner:
         self._decision(
             rule, index, trigger, state, now, None, d.DEFERRED, reason, salt=f"deferred:{now}"
         )
-        timer_id = d.decision_id("quiet", rule.node.name, state.customer_id, trigger.id, index, now)
+        timer_id = blake2b(
+            f"quiet\x1f{rule.node.name}\x1f{state.customer_id}\x1f{trigger.id}\x1f{index}\x1f{now}".encode(),
+            digest_size=8,
+        ).hexdigest()  # = decisions.decision_id("quiet", rule, customer, trigger id, index, now)
         engine.schedule(state, timer_id, quiet_end, QUIET, rule, index, trigger)

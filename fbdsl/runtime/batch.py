@@ -93,7 +93,7 @@ def run_batch(
     until: float | None = None,
     flush: bool = False,
     allowed_lateness: float = 0.0,
-    commit_every: int = 20000,
+    commit_every: int = 100_000,
     audit_log: bool = False,
     on_rejected: Callable[[Rejected], None] | None = None,
     progress: Callable[[int], None] | None = None,
@@ -113,14 +113,18 @@ def run_batch(
     changed = drop_timers_of_changed_rules(ledger, rule_fingerprints(graph))
     report.timers_dropped = sum(changed.values())
 
+    every_status = statuses >= frozenset(d.STATUSES)
+
     def commit() -> None:
         decided = engine.take_output()
-        encoded = [d.encode(decision) for decision in decided]
-        selected = [
-            line
-            for decision, line in zip(decided, encoded, strict=True)
-            if decision["status"] in statuses
-        ]
+        encoded = d.encode_all(decided)
+        selected = encoded
+        if not every_status:
+            selected = [
+                line
+                for decision, line in zip(decided, encoded, strict=True)
+                if decision["status"] in statuses
+            ]
         sink.write(selected, ledger)
         if audit_log:
             ledger.log_decisions(zip([x["customer_id"] for x in decided], encoded, strict=True))
@@ -155,7 +159,11 @@ def run_batch(
             if on_rejected is not None:
                 on_rejected(rejected)
         for item in decoded.items:
-            while timers.count and engine.advance(item.timestamp, False, commit_every):
+            while (
+                timers.count
+                and not timers.none_due_before(item.timestamp)
+                and engine.advance(item.timestamp, False, commit_every)
+            ):
                 commit_if_due()
             if isinstance(item, Event):
                 engine.process(item)

@@ -59,4 +59,10 @@ def trigger_view(
 
 
 def encode(decision: dict[str, Any]) -> bytes:
-    return orjson.dumps(decision) + b"\n"
+    return orjson.dumps(decision, option=orjson.OPT_APPEND_NEWLINE)
+
+
+def encode_all(decisions: list[dict[str, Any]]) -> list[bytes]:
+    """`encode` of each decision (one call for a batch: this runs for every decision)."""
+    dumps, newline = orjson.dumps, orjson.OPT_APPEND_NEWLINE
+    return [dumps(decision, option=newline) for decision in decisions]

@@ -11,6 +11,7 @@ is decided). Delayed sends, absence windows and quiet-hour deferrals become time
 from __future__ import annotations
 
 from collections.abc import Callable
+from hashlib import blake2b
 from typing import Any
 
 import attrs
@@ -232,7 +233,7 @@ class Engine:
             if seen(event.id):
                 counters.duplicates += 1
                 return
-            if timers.count:
+            if timers.count and not timers.none_due_before(event.timestamp):
                 self.advance(event.timestamp, inclusive=False)
             core(event)
             while feedback:
@@ -440,7 +441,7 @@ class Engine:
     def _triggered(self, rule: CompiledRule, trigger: Trigger, state: CustomerState) -> None:
         if rule.absences:
             window = max(absence.window for absence, _ in rule.absences)
-            timer_id = d.decision_id("absence", rule.node.name, state.customer_id, trigger.id)
+            timer_id = _id(f"absence\x1f{rule.node.name}\x1f{state.customer_id}\x1f{trigger.id}")
             self.schedule(state, timer_id, trigger.timestamp + window, ABSENCE, rule, -1, trigger)
             return
         self._decide(rule, trigger, state, trigger.timestamp, late_checked=True)
@@ -478,7 +479,9 @@ class Engine:
                 self.actions.send(rule, index, trigger, state, now, held)
             elif how is SEND_LATER:
                 after = node.actions[index].after  # type: ignore[union-attr]
-                timer_id = d.decision_id("send", node.name, state.customer_id, trigger.id, index)
+                timer_id = _id(
+                    f"send\x1f{node.name}\x1f{state.customer_id}\x1f{trigger.id}\x1f{index}"
+                )
                 self.schedule(state, timer_id, now + after, SEND, rule, index, trigger)
             else:
                 self.actions.run(rule, index, trigger, state, now, held)
@@ -510,6 +513,12 @@ class Engine:
     def take_output(self) -> list[dict[str, Any]]:
         out, self.output = self.output, []
         return out
+
+
+def _id(text: str) -> str:
+    """decisions.decision_id of the parts joined in `text` (built by the caller with an
+    f-string: this runs once per timer set)."""
+    return blake2b(text.encode(), digest_size=8).hexdigest()
 
 
 def _channel_of(event: Event) -> str:

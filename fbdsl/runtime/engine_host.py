@@ -239,7 +239,7 @@ class EngineHost:
         decided = self.engine.take_output()
         added = 0
         if decided:
-            encoded = [d.encode(decision) for decision in decided]
+            encoded = d.encode_all(decided)
             for sink in self.sinks:
                 sink.write(encoded, self.ledger)
             self.ledger.log_decisions(

@@ -26,9 +26,6 @@ class Contact:
     decision_id: str
     held: bool = False  # a held-out (control group) contact: recorded, never sent
 
-    def to_list(self) -> list[Any]:
-        return [self.at, self.target, self.channel, self.rule, self.decision_id, self.held]
-
 
 @attrs.define(slots=True)
 class CustomerState:
