@@ -10,6 +10,10 @@ External names (`event order_completed from "Order Completed"`) map to internal 
 event no rule set declares is *ignored* (a sidecar sees every event of a product); with
 `strict` it is rejected. A line that does not match its schema is *rejected* with its line
 number and the reason; the caller counts it and writes it to the dead-letter file.
+
+`Decoder.decode_reference` is the reference: orjson and generated Python converters. The
+usual fbdsl line takes a fast path (events_fast.py: msgspec, typed decoding in C) that
+yields exactly the same, falling back to the reference whenever it cannot be sure.
 """
 
 from __future__ import annotations
@@ -155,6 +159,7 @@ class Decoder:
         traits: Mapping[str, p.FieldSchema],
         strict: bool = False,
         read: frozenset[str] | None = None,
+        fast: bool = True,
     ) -> None:
         self.events = events
         self.names = {**{name: name for name in events}, **external_names}
@@ -168,8 +173,17 @@ class Decoder:
             external for external, name in self.names.items() if read is None or name in read
         )
         self.skip_unread = read is not None and not strict
+        # What one input line yields. The fast path (events_fast.py: msgspec, typed
+        # decoding in C) returns exactly what the reference path does, which it falls back
+        # on whenever it cannot be sure; `fast=False` takes the reference path only.
+        self.decode_line: Callable[[bytes | str, int], Decoded] = self.decode_reference
+        if fast:
+            from fbdsl.runtime.events_fast import fast_decode_line  # it imports this module
 
-    def decode_line(self, raw: bytes | str, line: int) -> Decoded:
+            self.decode_line = fast_decode_line(self)
+
+    def decode_reference(self, raw: bytes | str, line: int) -> Decoded:
+        """The reference path: orjson's dicts, validated by the generated converters."""
         try:
             document = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
