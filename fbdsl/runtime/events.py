@@ -193,9 +193,8 @@ class Decoder:
             return out
         if type(document) is not dict:
             return Decoded(rejected=[Rejected(line, "a line must hold a JSON object", _text(raw))])
-        if ("type" in document or "batch" in document) and (
-            document.get("type") in SEGMENT_TYPES or "batch" in document
-        ):
+        kind = document.get("type")
+        if "batch" in document or (type(kind) is str and kind in SEGMENT_TYPES):
             out = Decoded()
             self._segment(document, line, out, _text(raw))
             return out

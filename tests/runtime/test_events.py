@@ -127,6 +127,9 @@ def test_rejections_name_the_problem() -> None:
             "missing 'customer_id' (a non-empty string)",
         ),
         ({"customer_id": "c1"}, "missing 'event' (the event's name)"),
+        # Not a Segment call (its type is no Segment type, and a dict crashed the run once):
+        ({"type": {}, "customer_id": "c1"}, "missing 'event' (the event's name)"),
+        ({"type": ["track"], "customer_id": "c1"}, "missing 'event' (the event's name)"),
     ]
     for document, reason in expectations:
         items, rejected, _ = decode(document)
