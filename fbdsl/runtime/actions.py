@@ -8,7 +8,6 @@ touch the customer and always carry out (unless held out).
 
 from __future__ import annotations
 
-from hashlib import blake2b
 from typing import TYPE_CHECKING, Any
 
 from fbdsl.compiler import program as p
@@ -68,9 +67,9 @@ class ActionRunner:
         engine = self.engine
         name, action, target = rule.described[index]
         customer_id = state.customer_id
-        # = decisions.decision_id(name, customer, trigger id, index, channel, salt)
-        text = f"{name}\x1f{customer_id}\x1f{trigger.id}\x1f{index}\x1f{channel or ''}\x1f{salt}"
-        did = blake2b(text.encode(), digest_size=8).hexdigest()
+        did = d.id_of(
+            f"{name}\x1f{customer_id}\x1f{trigger.id}\x1f{index}\x1f{channel or ''}\x1f{salt}"
+        )
         view = trigger.view or engine.trigger_view(trigger)
         decision = {
             "decision_id": did,
@@ -277,8 +276,7 @@ class ActionRunner:
         self._decision(
             rule, index, trigger, state, now, None, d.DEFERRED, reason, salt=f"deferred:{now}"
         )
-        timer_id = blake2b(
-            f"quiet\x1f{rule.node.name}\x1f{state.customer_id}\x1f{trigger.id}\x1f{index}\x1f{now}".encode(),
-            digest_size=8,
-        ).hexdigest()  # = decisions.decision_id("quiet", rule, customer, trigger id, index, now)
+        timer_id = d.id_of(
+            f"quiet\x1f{rule.node.name}\x1f{state.customer_id}\x1f{trigger.id}\x1f{index}\x1f{now}"
+        )
         engine.schedule(state, timer_id, quiet_end, QUIET, rule, index, trigger)

@@ -33,8 +33,13 @@ STATUSES = (SENT, SUPPRESSED, HELD_OUT, DEFERRED, CANCELLED)
 
 
 def decision_id(*parts: object) -> str:
-    text = "\x1f".join(map(str, parts))
-    return blake2b(text.encode(), digest_size=8).hexdigest()
+    return id_of("\x1f".join(map(str, parts)))
+
+
+def id_of(joined: str) -> str:
+    """`decision_id` of parts the caller joined with "\x1f" itself (an f-string is cheaper
+    than the join, once per decision and per timer)."""
+    return blake2b(joined.encode(), digest_size=8).hexdigest()
 
 
 def fraction(salt: str, rule: str, customer_id: str) -> float:

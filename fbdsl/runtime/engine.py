@@ -11,7 +11,6 @@ is decided). Delayed sends, absence windows and quiet-hour deferrals become time
 from __future__ import annotations
 
 from collections.abc import Callable
-from hashlib import blake2b
 from typing import Any
 
 import attrs
@@ -252,7 +251,7 @@ class Engine:
             self.rules,
         )
         mark_seen, customer, touch = ledger.mark_seen, ledger.customer, ledger.touch
-        apply_traits, decide, triggered = self._apply_traits, self._decide, self._triggered
+        apply_traits, decide, wait = self._apply_traits, self._decide, self._open_absence_window
         opt_out, opt_in = name == OPT_OUT_EVENT, name == OPT_IN_EVENT
         keep = self.history_keep.get(name) if name is not None else None
         kept_fields = self.history_fields.get(name, ()) if name is not None else ()
@@ -302,7 +301,7 @@ class Engine:
                     for node in matched:
                         rule = rules[node.index]
                         if rule.absences:
-                            triggered(rule, trigger, state)
+                            wait(rule, trigger, state)
                         else:
                             decide(rule, trigger, state, now, True)
                     changed = True
@@ -438,13 +437,14 @@ class Engine:
 
     # -- deciding --------------------------------------------------------------------------
 
-    def _triggered(self, rule: CompiledRule, trigger: Trigger, state: CustomerState) -> None:
-        if rule.absences:
-            window = max(absence.window for absence, _ in rule.absences)
-            timer_id = _id(f"absence\x1f{rule.node.name}\x1f{state.customer_id}\x1f{trigger.id}")
-            self.schedule(state, timer_id, trigger.timestamp + window, ABSENCE, rule, -1, trigger)
-            return
-        self._decide(rule, trigger, state, trigger.timestamp, late_checked=True)
+    def _open_absence_window(
+        self, rule: CompiledRule, trigger: Trigger, state: CustomerState
+    ) -> None:
+        """A rule with `no E within D` decides when its longest window has passed (a timer),
+        unless an event breaks it first (`_watch`)."""
+        window = max(absence.window for absence, _ in rule.absences)
+        timer_id = d.id_of(f"absence\x1f{rule.node.name}\x1f{state.customer_id}\x1f{trigger.id}")
+        self.schedule(state, timer_id, trigger.timestamp + window, ABSENCE, rule, -1, trigger)
 
     def failing_test(
         self, rule: CompiledRule, trigger: Trigger, state: CustomerState, now: float
@@ -479,7 +479,7 @@ class Engine:
                 self.actions.send(rule, index, trigger, state, now, held)
             elif how is SEND_LATER:
                 after = node.actions[index].after  # type: ignore[union-attr]
-                timer_id = _id(
+                timer_id = d.id_of(
                     f"send\x1f{node.name}\x1f{state.customer_id}\x1f{trigger.id}\x1f{index}"
                 )
                 self.schedule(state, timer_id, now + after, SEND, rule, index, trigger)
@@ -513,12 +513,6 @@ class Engine:
     def take_output(self) -> list[dict[str, Any]]:
         out, self.output = self.output, []
         return out
-
-
-def _id(text: str) -> str:
-    """decisions.decision_id of the parts joined in `text` (built by the caller with an
-    f-string: this runs once per timer set)."""
-    return blake2b(text.encode(), digest_size=8).hexdigest()
 
 
 def _channel_of(event: Event) -> str:
