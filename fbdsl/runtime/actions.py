@@ -40,13 +40,6 @@ class ActionRunner:
     def __init__(self, engine: Engine, contact_keep: float) -> None:
         self.engine = engine
         self.contact_keep = contact_keep
-        gate = engine.gate
-        # Without contacts or opt-outs nothing in the policy can refuse a send (cooldowns
-        # read the contact log, which is kept at least as long as the longest cooldown),
-        # unless a limit allows no contact at all.
-        self.empty_state_passes = all(limit.count > 0 for limit in engine.policy.limits)
-        self.quiet = engine.policy.quiet_hours is not None
-        self.channel_limits = gate.channel_limits
 
     # -- decisions -------------------------------------------------------------------------
 
@@ -199,24 +192,19 @@ class ActionRunner:
         action = rule.node.actions[index]
         assert isinstance(action, p.CheckedSend)
         gate = engine.gate
-        if state.contacts or state.opt_outs or not self.empty_state_passes:
-            blocked = gate.blocked(state, now, action)
-            if blocked is not None:
-                self.refuse(rule, index, trigger, state, now, blocked)
-                return
-        if self.quiet:
-            quiet_end = gate.quiet_until(state, now)
-            if quiet_end is not None:
-                self._defer(rule, index, trigger, state, now, quiet_end)
-                return
+        blocked = gate.blocked(state, now, action)
+        if blocked is not None:
+            self.refuse(rule, index, trigger, state, now, blocked)
+            return
+        quiet_end = gate.quiet_until(state, now)
+        if quiet_end is not None:
+            self._defer(rule, index, trigger, state, now, quiet_end)
+            return
         fallback = action.via_given or engine.policy.one_channel_per_contact
         skipped: list[str] = []
         chosen = 0
-        channel_limits = self.channel_limits
         for channel in action.channels:
-            why = None
-            if state.opt_outs or channel in channel_limits:
-                why = gate.channel_blocked(state, now, channel)
+            why = gate.channel_blocked(state, now, channel)
             if why is None and chosen:
                 why = gate.limit_blocked(state, now)  # a blast: each channel counts
             if why is not None:
@@ -225,17 +213,13 @@ class ActionRunner:
                     self._decision(rule, index, trigger, state, now, channel, d.SUPPRESSED, why)
                 continue
             chosen += 1
-            reason = None
-            if held or (skipped and fallback):
-                notes = (
-                    [f"holdout {rule.node.holdout * 100:g}%: control group, not sent"]
-                    if held
-                    else []
-                )
-                if skipped and fallback:
-                    notes.append("fallback after " + "; ".join(skipped))
-                reason = "; ".join(notes)
+            notes = (
+                [f"holdout {rule.node.holdout * 100:g}%: control group, not sent"] if held else []
+            )
+            if skipped and fallback:
+                notes.append("fallback after " + "; ".join(skipped))
             status = d.HELD_OUT if held else d.SENT
+            reason = "; ".join(notes) or None
             did = self._decision(rule, index, trigger, state, now, channel, status, reason)
             # A held-out contact is recorded too, as a ghost: it takes the slot and counts
             # toward limits and cooldowns like a sent one, so that the control group meets the

@@ -43,11 +43,16 @@ class PolicyGate:
         for limit in policy.limits:
             if limit.channel is not None:
                 self.channel_limits.setdefault(limit.channel, []).append(limit)
+        # Without contacts or opt-outs nothing can refuse a send (cooldowns read the contact
+        # log, kept at least as long as the longest cooldown), unless a limit allows none.
+        self.no_contact_passes = all(limit.count > 0 for limit in policy.limits)
         # Per time zone: (from, until, answer) of the last quiet_until worked out there.
         self._quiet_spans: dict[str, tuple[float, float, float | None]] = {}
 
     def blocked(self, state: CustomerState, now: float, send: p.CheckedSend) -> str | None:
         """Why the send may not go out at all (opt-out, cooldown, a global limit), or None."""
+        if not state.contacts and not state.opt_outs and self.no_contact_passes:
+            return None  # the first contact of most customers: nothing to look at
         if state.opted_out():
             return "opted out of all contact"
         cooldown = self.contacts[send.target].cooldown
@@ -70,7 +75,7 @@ class PolicyGate:
         return None
 
     def channel_blocked(self, state: CustomerState, now: float, channel: str) -> str | None:
-        if state.opted_out(channel):
+        if state.opt_outs and state.opted_out(channel):
             return f"opted out of {channel}"
         for limit in self.channel_limits.get(channel, ()):
             reason = _over(limit, state, now, channel)
