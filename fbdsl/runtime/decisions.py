@@ -64,10 +64,12 @@ def trigger_view(
 
 
 def encode(decision: dict[str, Any]) -> bytes:
-    return orjson.dumps(decision, option=orjson.OPT_APPEND_NEWLINE)
+    # `+ b"\n"` makes a bytes object of the right size: orjson's own result keeps a buffer
+    # of about 4 KB (100,000 decisions held 405 MB instead of 52 MB, until their commit).
+    return orjson.dumps(decision) + b"\n"
 
 
 def encode_all(decisions: list[dict[str, Any]]) -> list[bytes]:
     """`encode` of each decision (one call for a batch: this runs for every decision)."""
-    dumps, newline = orjson.dumps, orjson.OPT_APPEND_NEWLINE
-    return [dumps(decision, option=newline) for decision in decisions]
+    dumps = orjson.dumps
+    return [dumps(decision) + b"\n" for decision in decisions]
