@@ -66,20 +66,30 @@ class DeadLetters:
 
 
 @contextmanager
-def _fewer_collections() -> Iterator[None]:
-    """The cyclic garbage collector, run at its default pace, rescans the millions of
-    long-lived objects a run holds (states, history, timers) and costs about as much as the
-    run itself; the engine makes almost no cycles. Collect rarely during a run (used as a
-    decorator of run_batch)."""
-    threshold = gc.get_threshold()
-    gc.set_threshold(200_000, 50, 100)
+def _no_collections() -> Iterator[None]:
+    """The cyclic garbage collector, paused for the run (used as a decorator of run_batch).
+
+    A run keeps millions of objects alive (states, history, decisions until their commit)
+    and makes no reference cycles (measured on W1: none collected in a whole run); every
+    young collection walks what is young, and a run makes it all young: 7 collections of
+    20-90 ms each on W1, 8% of its time, for nothing. At the end, the survivors are moved
+    to the oldest generation at once (`gc.freeze` then `gc.unfreeze`, two list splices), so
+    that the next young collection does not walk them all either; a full collection (rare,
+    and it walks them anyway) would still free a cycle made during the run. Skipped when the
+    caller keeps objects frozen itself (the sidecar does): unfreezing would undo its work."""
+    was_enabled = gc.isenabled()
+    gc.disable()
     try:
         yield
     finally:
-        gc.set_threshold(*threshold)
+        if gc.get_freeze_count() == 0:
+            gc.freeze()
+            gc.unfreeze()
+        if was_enabled:
+            gc.enable()
 
 
-@_fewer_collections()
+@_no_collections()
 def run_batch(
     graph: RuleGraph,
     lines: Iterable[bytes],
