@@ -264,7 +264,7 @@ def run(
         source, size = path.open("rb"), path.stat().st_size
         dead_default = f"{events_path}.rejected.jsonl"
     try:
-        ledger = open_ledger(None if ledger_path == ":memory:" else ledger_path)
+        ledger = open_ledger(None if ledger_path == ":memory:" else ledger_path, write_behind=True)
     except LedgerError as exc:
         click.echo(f"Error: {exc}", err=True)
         sys.exit(EXIT_USAGE)
@@ -297,6 +297,10 @@ def run(
                 audit_log=audit_log,
                 progress=bar.update if show_progress else None,
             )
+        ledger.close()
+    except LedgerError as exc:  # the ledger could not be written (a full disk...)
+        click.echo(f"Error: {exc}; the next run resumes from its last commit", err=True)
+        sys.exit(EXIT_USAGE)
     finally:
         sink.close()
         ledger.close()

@@ -87,9 +87,11 @@ def test_a_foreign_database_is_refused(tmp_path: Path) -> None:
 
 
 def test_one_run_at_a_time(tmp_path: Path) -> None:
+    from fbdsl.runtime.ledger.sqlite import SqliteLedger
+
     first = open_ledger(tmp_path / "l.sqlite")
     with pytest.raises(LedgerError, match="in use by another fbdsl process"):
-        open_ledger(tmp_path / "l.sqlite")
+        SqliteLedger(tmp_path / "l.sqlite", lock_wait=0.2)  # (open_ledger waits 5 s)
     first.close()
     open_ledger(tmp_path / "l.sqlite").close()
 

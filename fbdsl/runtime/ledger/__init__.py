@@ -112,7 +112,10 @@ class Ledger(ABC):
 
 
 def open_ledger(
-    path: str | Path | None, synchronous: str = "NORMAL", checkpoint_every: float | None = None
+    path: str | Path | None,
+    synchronous: str = "NORMAL",
+    checkpoint_every: float | None = None,
+    write_behind: bool = False,
 ) -> Ledger:
     """`None` or ":memory:" for a memory ledger; otherwise an SQLite file.
 
@@ -121,7 +124,10 @@ def open_ledger(
     `checkpoint_every` (seconds) is for a process that must not pause (the sidecar): WAL
     checkpoints run on a thread of their own, instead of SQLite's automatic ones inside a
     commit, and the Bloom filters of seen ids and stored customers grow by stacking a larger
-    filter rather than by a rebuild from the database."""
+    filter rather than by a rebuild from the database. `write_behind` (batch runs) applies
+    each commit in a writer process while the engine goes on (writer.py): a commit is then
+    durable once the next one, or `close`, returns; not for a caller that must know its
+    commit durable before it answers (the sidecar)."""
     if path is None or str(path) == ":memory:":
         from fbdsl.runtime.ledger.memory import MemoryLedger
 
@@ -133,4 +139,5 @@ def open_ledger(
         synchronous=synchronous,
         checkpoint_every=checkpoint_every,
         stacked_filters=checkpoint_every is not None,
+        write_behind=write_behind,
     )

@@ -2,9 +2,10 @@
 
 Customer states (with their pending timers) are read on first use and written back, with
 the seen event ids, the timer index changes and the new decisions, in one transaction per
-`commit` (the engine commits every few thousand events and at the end). (Committing on a
-writer thread while the engine goes on was measured slower: binding the rows holds the GIL,
-and the two threads fight for it.) Memory stays
+`commit` (the engine commits every 100,000 events and at the end). Batch runs hand each
+commit to a writer process that applies it while the engine goes on (`write_behind`,
+writer.py; a thread was measured slower: binding the rows holds the GIL); what the commit in
+flight holds is answered from memory until it is in the database. Memory stays
 bounded however many customers and timers there are: the state cache keeps the most
 recently used states (trimmed at each commit, when every state is clean), seen ids are
 answered by a Bloom filter and the database, and only the next timers are held in memory.
@@ -26,6 +27,7 @@ from __future__ import annotations
 import fcntl
 import sqlite3
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -36,6 +38,7 @@ import orjson
 from fbdsl.runtime.ledger import Ledger, LedgerError, customer_of
 from fbdsl.runtime.ledger.bloom import BloomFilter, StackedBloomFilter
 from fbdsl.runtime.ledger.codec import decode_state, encode_state, state_from_json
+from fbdsl.runtime.ledger.writer import Frame, WriteBehind, WriterError, apply, connect
 from fbdsl.runtime.state import CustomerState
 from fbdsl.runtime.timers import TimerIndex, TimerKey
 
@@ -61,6 +64,9 @@ CREATE UNIQUE INDEX IF NOT EXISTS timer_index_by_id ON timer_index (timer_id);
 """
 
 KEY_COLUMNS = "due, rank, customer_id, action, timer_id"
+# How long opening a ledger waits for the lock: a run killed a moment ago may leave its
+# writer process finishing the commit it holds (writer.py), a fraction of a second.
+LOCK_WAIT = 5.0
 
 
 class SqliteLedger(Ledger):
@@ -72,12 +78,14 @@ class SqliteLedger(Ledger):
         synchronous: str = "NORMAL",
         checkpoint_every: float | None = None,
         stacked_filters: bool = False,
+        write_behind: bool = False,
+        lock_wait: float = LOCK_WAIT,
     ) -> None:
         if synchronous not in ("NORMAL", "FULL"):
             raise ValueError(f"synchronous must be NORMAL or FULL, not {synchronous!r}")
         self.path = path
-        self._lock_file = self._lock(path)
-        self.db = self._connect(path, synchronous)
+        self._lock_file = self._lock(path, lock_wait)
+        self.db = connect(path, synchronous)
         self._migrate()
         self._checkpointer: WalCheckpointer | None = None
         if checkpoint_every is not None:
@@ -105,31 +113,48 @@ class SqliteLedger(Ledger):
         self.outbox_done_upto = 0  # delivered up to this sequence number (not yet committed)
         self.outbox_committed = self._count("outbox")
         self.timers = TimerIndex(self, timers_in_memory, self._count("timer_index"))
-
-    @staticmethod
-    def _connect(path: Path, synchronous: str) -> sqlite3.Connection:
-        db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute(f"PRAGMA synchronous={synchronous}")
-        db.execute("PRAGMA wal_autocheckpoint=10000")  # pages: fewer, larger checkpoints
-        # 64 MB of page cache (SQLite's default is 2 MB): the states' pages a commit updates
-        # stay in memory from one commit to the next (measured: 3% of a W1 run).
-        db.execute("PRAGMA cache_size=-65536")
-        return db
+        # Write-behind (batch runs): commits are applied by a writer process while the
+        # engine goes on (writer.py). What the commit in flight holds is looked up here
+        # before the database, which does not have it yet.
+        self._writer = WriteBehind(path, synchronous, self._lock_file) if write_behind else None
+        self.flying_states: dict[str, CustomerState] = {}
+        self.flying_seen: dict[str, float] = {}
+        self.flying_meta: dict[str, str] = {}
+        self.flying_outbox = 0  # entries the commit in flight adds
+        self._closed = False
 
     def _count(self, table: str) -> int:
+        self._settle()
         (count,) = self.db.execute(f"SELECT count(*) FROM {table}").fetchone()
         return int(count)
 
     @staticmethod
-    def _lock(path: Path) -> IO[str]:
+    def _lock(path: Path, wait: float) -> IO[str]:
         handle = open(f"{path}.lock", "w")  # noqa: SIM115 - held for the ledger's lifetime
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return handle
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    handle.close()
+                    raise LedgerError(f"{path} is in use by another fbdsl process") from None
+                time.sleep(0.02)
+
+    def _settle(self) -> None:
+        """Wait until the commit in flight is in the database (before reading what it may
+        hold and the overlays do not answer)."""
+        writer = getattr(self, "_writer", None)  # (None during the migration in __init__)
+        if writer is None or not writer.in_flight:
+            return
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.close()
-            raise LedgerError(f"{path} is in use by another fbdsl process") from None
-        return handle
+            delivered = writer.wait()
+        except WriterError as exc:
+            raise LedgerError(str(exc)) from None
+        self.outbox_committed += self.flying_outbox - (delivered or 0)
+        self.flying_states, self.flying_seen, self.flying_meta = {}, {}, {}
+        self.flying_outbox = 0
 
     def _migrate(self) -> None:
         tables = {row[0] for row in self.db.execute("SELECT name FROM sqlite_master")}
@@ -207,6 +232,10 @@ class SqliteLedger(Ledger):
             self.cache.move_to_end(customer_id)
             return state
         row = None
+        flying = self.flying_states.get(customer_id)  # (evicted since its commit began)
+        if flying is not None:
+            self.cache[customer_id] = flying
+            return flying
         if customer_id in self.stored:
             row = self.db.execute(
                 "SELECT state FROM customers WHERE customer_id = ?", (customer_id,)
@@ -222,12 +251,12 @@ class SqliteLedger(Ledger):
 
     def _filter_of(self, table: str, column: str) -> BloomFilter | StackedBloomFilter:
         """A Bloom filter of the ids stored in a table, sized for them."""
-        bloom = self._filter_type(self._count(table))
+        bloom = self._filter_type(self._count(table))  # (settles the commit in flight)
         bloom.add_all(row[0] for row in self.db.execute(f"SELECT {column} FROM {table}"))
         return bloom
 
     def seen(self, event_id: str) -> bool:
-        if event_id in self.new_seen:
+        if event_id in self.new_seen or event_id in self.flying_seen:
             return True
         if event_id not in self.seen_filter:
             return False
@@ -243,6 +272,7 @@ class SqliteLedger(Ledger):
     # -- timers ------------------------------------------------------------------------------
 
     def keys_after(self, key: TimerKey | None, limit: int) -> list[TimerKey]:
+        self._settle()
         if key is None:
             query = f"SELECT {KEY_COLUMNS} FROM timer_index ORDER BY {KEY_COLUMNS} LIMIT ?"
             rows = self.db.execute(query, (limit,))
@@ -260,6 +290,7 @@ class SqliteLedger(Ledger):
         self.new_decisions.extend(decisions)
 
     def decisions_for(self, customer_id: str, limit: int) -> list[bytes]:
+        self._settle()
         rows = self.db.execute(
             "SELECT decision FROM decisions WHERE customer_id = ? ORDER BY seq DESC LIMIT ?",
             (customer_id, limit),
@@ -274,6 +305,7 @@ class SqliteLedger(Ledger):
         self.new_outbox.extend(lines)
 
     def outbox_after(self, seq: int, limit: int) -> list[tuple[int, bytes]]:
+        self._settle()
         rows = self.db.execute(
             "SELECT seq, decision FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit)
         )
@@ -283,9 +315,10 @@ class SqliteLedger(Ledger):
         self.outbox_done_upto = max(self.outbox_done_upto, seq)
 
     def outbox_depth(self) -> int:
-        return self.outbox_committed + len(self.new_outbox)
+        return self.outbox_committed + self.flying_outbox + len(self.new_outbox)
 
     def pending_timer_ids(self) -> Iterator[tuple[str, str]]:
+        self._settle()
         added, removed = self.timers.added, self.timers.removed
         rows = self.db.execute("SELECT customer_id, timer_id FROM timer_index").fetchall()
         pending = [(c, t) for c, t in rows if t not in removed and t not in added]
@@ -295,6 +328,8 @@ class SqliteLedger(Ledger):
     def meta(self, key: str) -> str | None:
         if key in self.meta_changes:
             return self.meta_changes[key]
+        if key in self.flying_meta:
+            return self.flying_meta[key]
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
 
@@ -302,50 +337,34 @@ class SqliteLedger(Ledger):
         self.meta_changes[key] = value
 
     def commit(self) -> None:
+        """Make every change since the last commit durable, in one transaction: now, or
+        with write-behind, by the time the next commit (or read of what it holds, or
+        close) returns."""
         added, removed = self.timers.commit_changes()
         states = [(cid, encode_state(state)) for cid, state in self.dirty.items()]
-        outbox_done = self.outbox_done_upto
-        if (
-            states
-            or self.new_seen
-            or self.new_decisions
-            or self.meta_changes
-            or added
-            or removed
-            or self.new_outbox
-            or outbox_done
-        ):
-            db = self.db
-            with db:  # one transaction
-                db.execute("BEGIN IMMEDIATE")
-                db.executemany(
-                    "INSERT INTO customers VALUES (?, ?) ON CONFLICT(customer_id) "
-                    "DO UPDATE SET state = excluded.state",
-                    states,
-                )
-                db.executemany(
-                    "INSERT OR IGNORE INTO seen_events VALUES (?, ?)", self.new_seen.items()
-                )
-                db.executemany(
-                    "INSERT INTO decisions (customer_id, decision) VALUES (?, ?)",
-                    self.new_decisions,
-                )
-                db.executemany(
-                    "INSERT INTO outbox (decision) VALUES (?)", [(d,) for d in self.new_outbox]
-                )
-                delivered = 0
-                if outbox_done:
-                    delivered = db.execute(
-                        "DELETE FROM outbox WHERE seq <= ?", (outbox_done,)
-                    ).rowcount
-                db.executemany(
-                    "DELETE FROM timer_index WHERE timer_id = ?", [(i,) for i in removed]
-                )
-                db.executemany("INSERT OR REPLACE INTO timer_index VALUES (?, ?, ?, ?, ?)", added)
-                db.executemany(
-                    "INSERT OR REPLACE INTO meta VALUES (?, ?)", list(self.meta_changes.items())
-                )
-            self.outbox_committed += len(self.new_outbox) - delivered
+        frame: Frame = (
+            states,
+            list(self.new_seen.items()),
+            self.new_decisions,
+            self.new_outbox,
+            self.outbox_done_upto,
+            list(removed),
+            added,
+            list(self.meta_changes.items()),
+        )
+        if any(frame):
+            if self._writer is None:
+                delivered = apply(self.db, frame)
+                self.outbox_committed += len(self.new_outbox) - delivered
+            else:
+                self._settle()
+                try:
+                    self._writer.send(frame)
+                except WriterError as exc:
+                    raise LedgerError(str(exc)) from None
+                self.flying_states, self.flying_seen = self.dirty, self.new_seen
+                self.flying_meta = self.meta_changes
+                self.flying_outbox = len(self.new_outbox)
         for customer_id in self.dirty:
             if customer_id not in self.stored:
                 self.stored.add(customer_id)
@@ -359,12 +378,24 @@ class SqliteLedger(Ledger):
             self.cache.popitem(last=False)
 
     def close(self) -> None:
-        if self._checkpointer is not None:
-            self._checkpointer.stop()
-        self.db.close()
-        self._lock_file.close()
+        """Wait for the commit in flight, if any, and let go of the file (once)."""
+        if self._closed:
+            return
+        self._closed = True
+        writer, self._writer = self._writer, None
+        try:
+            if writer is not None:
+                writer.close()
+        except WriterError as exc:
+            raise LedgerError(str(exc)) from None
+        finally:
+            if self._checkpointer is not None:
+                self._checkpointer.stop()
+            self.db.close()
+            self._lock_file.close()
 
     def decisions(self) -> list[bytes]:
+        self._settle()
         rows = self.db.execute("SELECT decision FROM decisions ORDER BY seq").fetchall()
         return [bytes(row[0]) for row in rows] + [line for _, line in self.new_decisions]
 

@@ -1,0 +1,149 @@
+"""Write-behind (batch runs): the SQLite ledger's commits applied by a writer process while
+the engine goes on. The same run gives the same decisions and leaves the same ledger as
+synchronous commits; reads see what the commit in flight holds; a writer that dies or fails
+is reported, not ignored; a run killed mid-commit leaves its writer to finish (holding the
+lock) and the next run sees that commit."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from fbdsl.runtime.ledger import LedgerError, open_ledger
+from fbdsl.runtime.ledger.sqlite import SqliteLedger
+from tests.runtime.helpers import graph_of, run
+from tests.runtime.test_crash import RULES, stream
+
+TABLES = {
+    "customers": "customer_id",
+    "seen_events": "event_id",
+    "timer_index": "timer_id",
+    "decisions": "seq",
+    "meta": "key",
+}
+
+
+def contents(path: Path) -> dict[str, list[tuple[object, ...]]]:
+    db = sqlite3.connect(path)
+    try:
+        return {
+            table: db.execute(f"SELECT * FROM {table} ORDER BY {key}").fetchall()
+            for table, key in TABLES.items()
+        }
+    finally:
+        db.close()
+
+
+def ledger_at(path: Path, write_behind: bool) -> SqliteLedger:
+    # Few cached states and timers in memory: states are evicted while their commit is in
+    # flight, and timers are read back from the database, between commits of 25 events.
+    return SqliteLedger(path, cached_states=5, timers_in_memory=8, write_behind=write_behind)
+
+
+def test_write_behind_gives_the_decisions_and_the_ledger_of_synchronous_commits(
+    tmp_path: Path,
+) -> None:
+    graph = graph_of(RULES)
+    lines = stream(1500).decode().splitlines()
+    results = {}
+    for write_behind in (False, True):
+        path = tmp_path / f"{write_behind}.sqlite"
+        ledger = ledger_at(path, write_behind)
+        first, _ = run(graph, lines[:900], ledger, commit_every=25, audit_log=True)
+        ledger.close()
+        ledger = ledger_at(path, write_behind)  # resumed: the first run's states read back
+        second, report = run(graph, lines, ledger, commit_every=25, flush=True, audit_log=True)
+        ledger.close()
+        assert report.duplicates == 900
+        results[write_behind] = (first + second, contents(path))
+    decisions, tables = results[True]
+    assert decisions == results[False][0]
+    assert {d["status"] for d in decisions} >= {"sent", "suppressed", "cancelled", "deferred"}
+    assert tables == results[False][1]
+    assert len(tables["customers"]) == 40 and len(tables["seen_events"]) == 1500
+
+
+def test_reads_see_the_commit_in_flight(tmp_path: Path) -> None:
+    ledger = SqliteLedger(tmp_path / "l.sqlite", cached_states=0, write_behind=True)
+    state = ledger.customer("c1")
+    state.tags.add("vip")
+    ledger.touch(state)
+    ledger.mark_seen("e1", 1.0)
+    ledger.set_meta("k", "v")
+    ledger.outbox_add([b'{"customer_id":"c1"}'])
+    ledger.commit()  # in flight; the state is evicted from the cache at once
+    assert "c1" not in ledger.cache
+    assert ledger.customer("c1").tags == {"vip"}
+    assert ledger.seen("e1") and not ledger.seen("e2")
+    assert ledger.meta("k") == "v"
+    assert ledger.outbox_depth() == 1
+    assert ledger.outbox_after(0, 10) == [(1, b'{"customer_id":"c1"}')]  # waits, then reads
+    ledger.close()
+    again = open_ledger(tmp_path / "l.sqlite")
+    assert again.customer("c1").tags == {"vip"} and again.seen("e1")
+    again.close()
+
+
+def test_a_writer_that_dies_is_reported_at_the_next_commit(tmp_path: Path) -> None:
+    ledger = SqliteLedger(tmp_path / "l.sqlite", write_behind=True)
+    assert ledger._writer is not None
+    os.kill(ledger._writer.process.pid, signal.SIGKILL)
+    ledger._writer.process.wait()
+    ledger.mark_seen("e1", 1.0)
+    with pytest.raises(LedgerError, match="writer process ended unexpectedly"):
+        ledger.commit()
+    ledger.close()
+
+
+def test_a_failed_commit_is_reported_and_nothing_of_it_is_kept(tmp_path: Path) -> None:
+    path = tmp_path / "l.sqlite"
+    ledger = SqliteLedger(path, write_behind=True)
+    ledger.mark_seen("e1", 1.0)
+    ledger.commit()
+    ledger.close()
+    db = sqlite3.connect(path)  # the next commit's seen ids now break a constraint
+    db.execute("CREATE TRIGGER refuse BEFORE INSERT ON seen_events "
+               "WHEN NEW.event_id = 'e3' BEGIN SELECT RAISE(ABORT, 'no e3'); END")  # fmt: skip
+    db.commit()
+    db.close()
+    ledger = SqliteLedger(path, write_behind=True)
+    ledger.mark_seen("e2", 2.0)
+    ledger.mark_seen("e3", 3.0)
+    ledger.commit()
+    with pytest.raises(LedgerError, match="the ledger's writer failed: no e3"):
+        ledger.close()
+    db = sqlite3.connect(path)
+    assert db.execute("SELECT event_id FROM seen_events").fetchall() == [("e1",)]
+    db.close()
+
+
+def test_a_run_killed_mid_commit_leaves_the_writer_to_finish_it(tmp_path: Path) -> None:
+    """The engine dies right after handing over a commit: its writer applies it, holding the
+    run's lock meanwhile, and the next run (which waits for the lock) sees it."""
+    path = tmp_path / "l.sqlite"
+    script = textwrap.dedent(
+        f"""
+        import os
+        from fbdsl.runtime.ledger.sqlite import SqliteLedger
+        ledger = SqliteLedger({str(path)!r}, write_behind=True)
+        for n in range(200_000):
+            ledger.mark_seen(f"e{{n}}", float(n))
+        ledger.commit()
+        os._exit(9)  # no close, no wait: as if killed
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=60)
+    assert done.returncode == 9, done.stderr.decode()
+    ledger = open_ledger(path)  # waits for the lock the writer still holds, if it does
+    assert ledger.seen("e0") and ledger.seen("e199999")
+    ledger.close()
+    db = sqlite3.connect(path)
+    assert db.execute("SELECT count(*) FROM seen_events").fetchone() == (200_000,)
+    db.close()
