@@ -147,3 +147,41 @@ def test_a_run_killed_mid_commit_leaves_the_writer_to_finish_it(tmp_path: Path) 
     db = sqlite3.connect(path)
     assert db.execute("SELECT count(*) FROM seen_events").fetchone() == (200_000,)
     db.close()
+
+
+def test_fbdsl_run_reports_a_ledger_it_cannot_write_and_the_next_run_resumes(
+    tmp_path: Path,
+) -> None:
+    """The writer's failure ends `fbdsl run` with a clear error (exit 2, no traceback); the
+    decisions file keeps nothing of the failed commit once a run resumes."""
+    from click.testing import CliRunner
+
+    from fbdsl.cli import main
+
+    rules, events = tmp_path / "rules.fbdsl", tmp_path / "events.jsonl"
+    rules.write_text(RULES)
+    events.write_bytes(stream(300))
+    path, out = tmp_path / "l.sqlite", tmp_path / "out.jsonl"
+    open_ledger(path).close()
+    db = sqlite3.connect(path)  # a real failure of the database: e200's commit is refused
+    db.execute("CREATE TRIGGER refuse BEFORE INSERT ON seen_events "
+               "WHEN NEW.event_id = 'e200' BEGIN SELECT RAISE(ABORT, 'disk says no'); END")  # fmt: skip
+    db.commit()
+    db.close()
+    command = ["run", str(rules), "--events", str(events), "--ledger", str(path),
+               "--out", str(out), "--commit-every", "50", "--flush", "-q"]  # fmt: skip
+    failed = CliRunner().invoke(main, command)
+    assert failed.exit_code == 2
+    assert "Error: the ledger's writer failed: disk says no" in failed.output
+    assert "internal error" not in failed.output
+    db = sqlite3.connect(path)
+    db.execute("DROP TRIGGER refuse")
+    db.commit()
+    db.close()
+    resumed = CliRunner().invoke(main, command)
+    assert resumed.exit_code == 0, resumed.output
+    reference = tmp_path / "reference.jsonl"
+    whole = ["run", str(rules), "--events", str(events), "--ledger", str(tmp_path / "r.sqlite"),
+             "--out", str(reference), "--commit-every", "50", "--flush", "-q"]  # fmt: skip
+    assert CliRunner().invoke(main, whole).exit_code == 0
+    assert out.read_bytes() == reference.read_bytes()
