@@ -164,8 +164,10 @@ def test_fbdsl_run_reports_a_ledger_it_cannot_write_and_the_next_run_resumes(
     path, out = tmp_path / "l.sqlite", tmp_path / "out.jsonl"
     open_ledger(path).close()
     db = sqlite3.connect(path)  # a real failure of the database: e200's commit is refused
-    db.execute("CREATE TRIGGER refuse BEFORE INSERT ON seen_events "
-               "WHEN NEW.event_id = 'e200' BEGIN SELECT RAISE(ABORT, 'disk says no'); END")  # fmt: skip
+    db.execute(
+        "CREATE TRIGGER refuse BEFORE INSERT ON seen_events WHEN NEW.event_id = 'e200' "
+        "BEGIN SELECT RAISE(ABORT, 'disk says no'); END"
+    )
     db.commit()
     db.close()
     command = ["run", str(rules), "--events", str(events), "--ledger", str(path),
