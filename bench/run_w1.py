@@ -50,6 +50,7 @@ class Result:
     seconds: float
     peak_rss_mb: float
     decisions: collections.Counter[Key]
+    cpu_seconds: float | None = None  # of the fastest run; child processes included
 
 
 def parse_args() -> argparse.Namespace:
@@ -231,7 +232,9 @@ def run(
     out.parent.mkdir(parents=True, exist_ok=True)
     command = command_for(contender, events, out)
     best, peak = best_of(contender, command, lines, repeat, snapshot)
-    return Result(contender, events, lines, best["seconds"], peak, normalised(out))
+    return Result(
+        contender, events, lines, best["seconds"], peak, normalised(out), best.get("cpu_seconds")
+    )
 
 
 def differences(result: Result, reference: Result) -> list[str]:
@@ -254,8 +257,9 @@ def differences(result: Result, reference: Result) -> list[str]:
 
 def table(groups: Iterable[list[Result]]) -> list[str]:
     rows = [
-        "| contender | events | wall s | events/s | vs hand-written | peak RSS MB | decisions |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| contender | events | wall s | CPU s | events/s | vs hand-written | peak RSS MB "
+        "| decisions |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for number, group in enumerate(groups):
         baseline = next((r for r in group if r.contender == HANDWRITTEN), None)
@@ -263,8 +267,9 @@ def table(groups: Iterable[list[Result]]) -> list[str]:
             rate = r.lines / r.seconds
             ratio = f"{rate / (baseline.lines / baseline.seconds):.0%}" if baseline else "-"
             name = r.contender if number == 0 else f"{r.contender}, prefix"
+            cpu = "-" if r.cpu_seconds is None else f"{r.cpu_seconds:.2f}"
             rows.append(
-                f"| {name} | {r.lines:,} | {r.seconds:.2f} | {rate:,.0f} | {ratio} "
+                f"| {name} | {r.lines:,} | {r.seconds:.2f} | {cpu} | {rate:,.0f} | {ratio} "
                 f"| {r.peak_rss_mb:.0f} | {sum(r.decisions.values()):,} |"
             )
     return rows

@@ -117,7 +117,8 @@ def run(contender: str, events: Path, lines: int, repeat: int, work: Path,
     out.parent.mkdir(parents=True, exist_ok=True)
     command = command_for(contender, events, out)
     best, peak = best_of(contender, command, lines, repeat, snapshot)
-    result = Result(contender, events, lines, best["seconds"], peak, normalised(out))
+    result = Result(contender, events, lines, best["seconds"], peak, normalised(out),
+                    best.get("cpu_seconds"))  # fmt: skip
     return result, int(best["pending"])
 
 

@@ -4,7 +4,8 @@ A contender is a script that reads every line of `--events`, decides the five
 W1 rules (bench/w1/rules.fbdsl) and writes its decisions to `--out` as JSON lines in the
 engine's own format (fbdsl/runtime/decisions.py), so that the runner can compare them. It
 then prints one JSON object on stdout: how many decisions it wrote, how long that took
-(wall time inside the process, rule compilation included, interpreter start-up excluded)
+(wall time inside the process, rule compilation included, interpreter start-up excluded;
+and the CPU time, its child processes' included)
 and its peak resident set size (with that of its own child processes: see `peak_rss_mb`).
 
 The helpers below are the format, not the rules: each contender decides on its own.
@@ -129,6 +130,14 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 + children
 
 
+def cpu_seconds() -> float:
+    """User and system CPU time of this process and of its finished children (the engine's
+    ledger writer works on the other core while the engine decides)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def parse_args(description: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--events", type=Path, required=True, help="JSON lines events file")
@@ -150,7 +159,7 @@ def report(name: str, decisions: int, seconds: float, **extra: object) -> None:
 def main(name: str, decide: Decide) -> None:
     """Run one contender: `decide(lines, out)` returns how many decisions it wrote."""
     args = parse_args(f"W1 contender: {name}")
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), cpu_seconds()
     with args.out.open("wb") as out:
         decisions = decide(read_lines(args.events), out)
-    report(name, decisions, time.perf_counter() - started)
+    report(name, decisions, time.perf_counter() - started, cpu_seconds=cpu_seconds() - cpu)

@@ -17,7 +17,11 @@ import sys
 import time
 from pathlib import Path
 
-from common import RULES_PATH, report  # bench/w1/common.py: its directory is on the path
+from common import (  # bench/w1/common.py: its directory is on the path
+    RULES_PATH,
+    cpu_seconds,
+    report,
+)
 
 import fbdsl
 from fbdsl.cli import main as fbdsl_main
@@ -41,15 +45,15 @@ def run() -> None:
         "run", str(RULES_PATH), "--events", str(args.events), "--ledger", args.ledger,
         "--out", str(args.out), "--dead-letter", f"{args.out}.rejected.jsonl", "-q",
     ]  # fmt: skip
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), cpu_seconds()
     try:
         fbdsl_main(command, standalone_mode=False)
     except SystemExit as exc:  # click exits only on an error here
         sys.exit(f"fbdsl run failed with exit code {exc.code}")
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
     decisions = sum(1 for _ in args.out.open("rb"))
     name = "fbdsl (memory ledger)" if args.ledger == ":memory:" else "fbdsl (SQLite ledger)"
-    report(name, decisions, seconds, fbdsl=str(Path(fbdsl.__file__).parent))
+    report(name, decisions, seconds, cpu_seconds=cpu, fbdsl=str(Path(fbdsl.__file__).parent))
 
 
 if __name__ == "__main__":

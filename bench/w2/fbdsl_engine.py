@@ -22,7 +22,11 @@ import sys
 import time
 from pathlib import Path
 
-from shared import RULES_PATH, report  # bench/w2/shared.py: its directory is on the path
+from shared import (  # bench/w2/shared.py: its directory is on the path
+    RULES_PATH,
+    cpu_seconds,
+    report,
+)
 
 import fbdsl
 from fbdsl.cli import main as fbdsl_main
@@ -47,19 +51,19 @@ def run() -> None:
     if args.flush:
         command.append("--flush")
     summary = io.StringIO()  # the run's summary (stderr): timers pending, lines rejected
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), cpu_seconds()
     try:
         with contextlib.redirect_stderr(summary):
             fbdsl_main(command, standalone_mode=False)
     except SystemExit as exc:  # click exits only on an error here
         sys.exit(f"fbdsl run failed with exit code {exc.code}:\n{summary.getvalue()}")
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
     counts = re.search(r"rejected (\d+) .*pending (\d+)", summary.getvalue(), re.DOTALL)
     assert counts is not None, summary.getvalue()
     decisions = sum(1 for _ in args.out.open("rb"))
     name = "fbdsl (memory ledger)" if args.ledger == ":memory:" else "fbdsl (SQLite ledger)"
-    report(name, decisions, seconds, pending=int(counts[2]), rejected=int(counts[1]),
-           fbdsl=str(Path(fbdsl.__file__).parent))  # fmt: skip
+    report(name, decisions, seconds, cpu_seconds=cpu, pending=int(counts[2]),
+           rejected=int(counts[1]), fbdsl=str(Path(fbdsl.__file__).parent))  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "w1"))
 from common import (  # bench/w1/common.py: the W1 measurement and time helpers
     canonical_time,
+    cpu_seconds,
     derived_event_id,
     parse_args,
     parse_time,
@@ -37,7 +38,9 @@ from common import (  # bench/w1/common.py: the W1 measurement and time helpers
 )
 from common import format_time as _format_time
 
-__all__ = ["canonical_time", "derived_event_id", "format_time", "parse_time", "read_lines"]
+__all__ = [
+    "canonical_time", "cpu_seconds", "derived_event_id", "format_time", "parse_time", "read_lines"
+]  # fmt: skip
 
 format_time = lru_cache(maxsize=4096)(_format_time)  # decisions often share their time
 
@@ -121,7 +124,8 @@ def limit_reason(last_at: float, last_rule: str) -> str:
 def main(name: str, decide: Decide) -> None:
     """Run one contender: `decide(lines, out)` returns (decisions written, timers pending)."""
     args = parse_args(f"W2 contender: {name}")
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), cpu_seconds()
     with args.out.open("wb") as out:
         decisions, pending = decide(read_lines(args.events), out)
-    report(name, decisions, time.perf_counter() - started, pending=pending)
+    seconds = time.perf_counter() - started
+    report(name, decisions, seconds, pending=pending, cpu_seconds=cpu_seconds() - cpu)
