@@ -150,12 +150,18 @@ def test_pending_timers_of_an_edited_rule_are_dropped_the_others_carry_on(
     assert [(d["rule"], d["status"]) for d in decisions] == [("other", "suppressed")]
 
 
-def test_the_bloom_filters_are_rebuilt_as_they_fill_without_forgetting(tmp_path: Path) -> None:
-    """Past its design load a filter is rebuilt, larger, from the stored ids: every seen id
-    and stored customer is still found (no false negatives), strangers are not."""
+@pytest.mark.parametrize("write_behind", [False, True])
+def test_the_bloom_filters_are_rebuilt_as_they_fill_without_forgetting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, write_behind: bool
+) -> None:
+    """Past its design load a filter is rebuilt, larger, from the stored ids (and those of
+    the commit in flight): every seen id and stored customer is still found (no false
+    negatives), strangers are not."""
+    from fbdsl.runtime.ledger import sqlite
     from fbdsl.runtime.ledger.sqlite import SqliteLedger
 
-    ledger = SqliteLedger(tmp_path / "l.sqlite", cached_states=10)
+    monkeypatch.setattr(sqlite, "BATCH_FILTER_BITS_LOG2", 20)  # rebuilt at 43,690 ids
+    ledger = SqliteLedger(tmp_path / "l.sqlite", cached_states=10, write_behind=write_behind)
     first_seen, first_stored = ledger.seen_filter, ledger.stored
     for n in range(100_000):
         ledger.mark_seen(f"e{n}", 0.0)

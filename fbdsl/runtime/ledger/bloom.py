@@ -16,8 +16,8 @@ MIN_BITS_LOG2 = 20
 
 
 class BloomFilter:
-    def __init__(self, expected: int = 0) -> None:
-        log2 = MIN_BITS_LOG2
+    def __init__(self, expected: int = 0, min_bits_log2: int = MIN_BITS_LOG2) -> None:
+        log2 = min_bits_log2
         while (1 << log2) < expected * BITS_PER_ITEM * 2:
             log2 += 1
         self.mask = (1 << log2) - 1

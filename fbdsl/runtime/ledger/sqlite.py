@@ -67,6 +67,9 @@ KEY_COLUMNS = "due, rank, customer_id, action, timer_id"
 # How long opening a ledger waits for the lock: a run killed a moment ago may leave its
 # writer process finishing the commit it holds (writer.py), a fraction of a second.
 LOCK_WAIT = 5.0
+# The smallest Bloom filter of a batch run (2**23 bits, 1 MB): the first 350,000 ids without
+# a rebuild (each reads every stored id back; W1 rebuilt three times from 2**20).
+BATCH_FILTER_BITS_LOG2 = 23
 
 
 class SqliteLedger(Ledger):
@@ -249,10 +252,19 @@ class SqliteLedger(Ledger):
 
     # -- seen event ids ----------------------------------------------------------------------
 
-    def _filter_of(self, table: str, column: str) -> BloomFilter | StackedBloomFilter:
-        """A Bloom filter of the ids stored in a table, sized for them."""
-        bloom = self._filter_type(self._count(table))  # (settles the commit in flight)
+    def _filter_of(
+        self, table: str, column: str, flying: Iterable[str] = ()
+    ) -> BloomFilter | StackedBloomFilter:
+        """A Bloom filter of the ids stored in a table, and of those the commit in flight
+        adds (`flying`: whether it is in the database yet or not, they are in the filter)."""
+        (count,) = self.db.execute(f"SELECT count(*) FROM {table}").fetchone()
+        bloom: BloomFilter | StackedBloomFilter
+        if self._filter_type is StackedBloomFilter:
+            bloom = StackedBloomFilter(count)
+        else:
+            bloom = BloomFilter(count, BATCH_FILTER_BITS_LOG2)
         bloom.add_all(row[0] for row in self.db.execute(f"SELECT {column} FROM {table}"))
+        bloom.add_all(flying)
         return bloom
 
     def seen(self, event_id: str) -> bool:
@@ -371,9 +383,9 @@ class SqliteLedger(Ledger):
         self.dirty, self.new_seen, self.new_decisions, self.meta_changes = {}, {}, [], {}
         self.new_outbox, self.outbox_done_upto = [], 0
         if self.stored.full:  # (a stacked filter, the sidecar's, never is)
-            self.stored = self._filter_of("customers", "customer_id")
+            self.stored = self._filter_of("customers", "customer_id", self.flying_states)
         if self.seen_filter.full:
-            self.seen_filter = self._filter_of("seen_events", "event_id")
+            self.seen_filter = self._filter_of("seen_events", "event_id", self.flying_seen)
         while len(self.cache) > self.cached_states:  # every state is clean now
             self.cache.popitem(last=False)
 
