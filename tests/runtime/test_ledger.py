@@ -170,6 +170,8 @@ def test_the_bloom_filters_are_rebuilt_as_they_fill_without_forgetting(
         ledger.touch(state)
         if n % 10_000 == 9_999:
             ledger.commit()
+            assert len(ledger.cache) == 10  # the most recently changed states
+            assert list(ledger.cache) == [f"c{m}" for m in range(n - 9, n + 1)]
     assert ledger.seen_filter is not first_seen and ledger.stored is not first_stored
     assert all(ledger.seen(f"e{n}") for n in range(0, 100_000, 7))
     assert not ledger.seen("e-never")

@@ -25,10 +25,10 @@ customer, and the webhook outbox. A version 2 or 3 ledger is upgraded in place w
 from __future__ import annotations
 
 import fcntl
+import itertools
 import sqlite3
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO
@@ -104,7 +104,9 @@ class SqliteLedger(Ledger):
             StackedBloomFilter if stacked_filters else BloomFilter
         )
         self.cached_states = cached_states
-        self.cache: OrderedDict[str, CustomerState] = OrderedDict()
+        # Oldest first; a state changed since the last commit counts as used then (moved
+        # to the end at the commit that trims the cache): no bookkeeping per access.
+        self.cache: dict[str, CustomerState] = {}
         self.dirty: dict[str, CustomerState] = {}
         # Customers with a stored state: a customer seen for the first time is not looked for.
         self.stored = self._filter_of("customers", "customer_id")
@@ -232,7 +234,6 @@ class SqliteLedger(Ledger):
     def customer(self, customer_id: str) -> CustomerState:
         state = self.cache.get(customer_id)
         if state is not None:
-            self.cache.move_to_end(customer_id)
             return state
         row = None
         flying = self.flying_states.get(customer_id)  # (evicted since its commit began)
@@ -380,14 +381,20 @@ class SqliteLedger(Ledger):
         for customer_id in self.dirty:
             if customer_id not in self.stored:
                 self.stored.add(customer_id)
+        cache, dirty = self.cache, self.dirty
+        if len(cache) > self.cached_states:  # trimmed: what this commit wrote was used last
+            for customer_id, state in dirty.items():
+                cache.pop(customer_id, None)
+                cache[customer_id] = state
         self.dirty, self.new_seen, self.new_decisions, self.meta_changes = {}, {}, [], {}
         self.new_outbox, self.outbox_done_upto = [], 0
         if self.stored.full:  # (a stacked filter, the sidecar's, never is)
             self.stored = self._filter_of("customers", "customer_id", self.flying_states)
         if self.seen_filter.full:
             self.seen_filter = self._filter_of("seen_events", "event_id", self.flying_seen)
-        while len(self.cache) > self.cached_states:  # every state is clean now
-            self.cache.popitem(last=False)
+        if len(cache) > self.cached_states:  # every state is clean now
+            for customer_id in list(itertools.islice(cache, len(cache) - self.cached_states)):
+                del cache[customer_id]
 
     def close(self) -> None:
         """Wait for the commit in flight, if any, and let go of the file (once)."""
