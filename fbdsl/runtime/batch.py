@@ -153,15 +153,16 @@ def run_batch(
             commit()
             committed_work = items + counters.timers_fired
 
-    decode, timers, number = decoder.decode_line, ledger.timers, 0
+    decode, timers, number, ignored = decoder.decode_line, ledger.timers, 0, 0
+    process, identify = engine.process, engine.identify
+    if progress is not None:
+        lines = _reporting(lines, progress)
     for number, raw in enumerate(lines, 1):
-        if progress is not None:
-            progress(len(raw))
         decoded = decode(raw, number)
         if decoded is IGNORED:
-            report.ignored += 1
+            ignored += 1
             continue
-        report.ignored += decoded.ignored
+        ignored += decoded.ignored
         for rejected in decoded.rejected:
             report.rejected += 1
             if dead_letters is not None:
@@ -169,19 +170,19 @@ def run_batch(
             if on_rejected is not None:
                 on_rejected(rejected)
         for item in decoded.items:
-            while (
-                timers.count
-                and not timers.none_due_before(item.timestamp)
-                and engine.advance(item.timestamp, False, commit_every)
-            ):
-                commit_if_due()
+            if timers.count:
+                while not timers.none_due_before(item.timestamp) and engine.advance(
+                    item.timestamp, False, commit_every
+                ):
+                    commit_if_due()
             if isinstance(item, Event):
-                engine.process(item)
+                process(item)
             else:
-                engine.identify(item)
+                identify(item)
             items += 1
         if items + counters.timers_fired - committed_work >= commit_every:
             commit_if_due()
+    report.ignored += ignored
     report.lines = number
     end = INFINITY if flush else until if until is not None else engine.clock
     while engine.advance(end, inclusive=True, budget=commit_every):
@@ -197,6 +198,13 @@ def run_batch(
     report.timers_dropped += counters.timers_dropped
     report.by_rule_status = dict(sorted(counters.by_rule_status.items()))
     return report
+
+
+def _reporting(lines: Iterable[bytes], progress: Callable[[int], None]) -> Iterator[bytes]:
+    """The lines, each reported (its length) as it is read."""
+    for raw in lines:
+        progress(len(raw))
+        yield raw
 
 
 def summary_table(report: RunReport) -> str:
