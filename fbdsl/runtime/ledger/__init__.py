@@ -64,6 +64,11 @@ class Ledger(ABC):
     def mark_seen(self, event_id: str, at: float) -> None: ...
 
     @abstractmethod
+    def first_sight(self, event_id: str, at: float) -> bool:
+        """Whether an event id is new (never processed before); it is marked processed
+        either way: `not seen(id)` then `mark_seen(id, at)`, in one call (once per event)."""
+
+    @abstractmethod
     def log_decisions(self, decisions: Iterable[tuple[str, bytes]]) -> None:
         """Append (customer id, encoded decision) pairs to the audit log (made durable by
         the next commit)."""

@@ -41,6 +41,21 @@ class BloomFilter:
         for item in items:
             self.add(item)
 
+    def check_add(self, item: str) -> bool:
+        """Add the item; whether it may have been in already (one hash, two probes: the
+        question and the update of an event id's first sight, in one)."""
+        h = hash(item)
+        mask, bits = self.mask, self.bits
+        first, second = h & mask, (h >> 32) & mask
+        first_bit, second_bit = 1 << (first & 7), 1 << (second & 7)
+        first, second = first >> 3, second >> 3
+        if bits[first] & first_bit and bits[second] & second_bit:
+            return True
+        bits[first] |= first_bit
+        bits[second] |= second_bit
+        self.count += 1
+        return False
+
     def __contains__(self, item: str) -> bool:
         h = hash(item)
         mask, bits = self.mask, self.bits
@@ -72,6 +87,13 @@ class StackedBloomFilter:
     def add_all(self, items: Iterable[str]) -> None:
         for item in items:
             self.add(item)
+
+    def check_add(self, item: str) -> bool:
+        """Add the item; whether it may have been in already."""
+        if item in self:
+            return True
+        self.add(item)
+        return False
 
     def __contains__(self, item: str) -> bool:
         return any(item in bloom for bloom in reversed(self.filters))

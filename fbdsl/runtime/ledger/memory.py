@@ -35,6 +35,13 @@ class MemoryLedger(Ledger):
     def mark_seen(self, event_id: str, at: float) -> None:
         self.seen_ids.add(event_id)
 
+    def first_sight(self, event_id: str, at: float) -> bool:
+        seen_ids = self.seen_ids
+        if event_id in seen_ids:
+            return False
+        seen_ids.add(event_id)
+        return True
+
     def log_decisions(self, decisions: Iterable[tuple[str, bytes]]) -> None:
         for customer_id, line in decisions:
             self.by_customer.setdefault(customer_id, []).append(len(self.log))

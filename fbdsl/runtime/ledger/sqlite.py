@@ -282,6 +282,17 @@ class SqliteLedger(Ledger):
         self.new_seen[event_id] = at
         self.seen_filter.add(event_id)
 
+    def first_sight(self, event_id: str, at: float) -> bool:
+        new_seen = self.new_seen
+        if event_id in new_seen or event_id in self.flying_seen:
+            return False
+        if self.seen_filter.check_add(event_id) and self.db.execute(
+            "SELECT 1 FROM seen_events WHERE event_id = ?", (event_id,)
+        ).fetchone():
+            return False
+        new_seen[event_id] = at
+        return True
+
     # -- timers ------------------------------------------------------------------------------
 
     def keys_after(self, key: TimerKey | None, limit: int) -> list[TimerKey]:
