@@ -40,6 +40,9 @@ class ActionRunner:
     def __init__(self, engine: Engine, contact_keep: float) -> None:
         self.engine = engine
         self.contact_keep = contact_keep
+        self.mode = engine.mode
+        self.gate = engine.gate
+        self.quiet_hours = engine.policy.quiet_hours is not None
 
     # -- decisions -------------------------------------------------------------------------
 
@@ -60,10 +63,14 @@ class ActionRunner:
         engine = self.engine
         name, action, target = rule.described[index]
         customer_id = state.customer_id
-        did = d.id_of(
-            f"{name}\x1f{customer_id}\x1f{trigger.id}\x1f{index}\x1f{channel or ''}\x1f{salt}"
-        )
-        view = trigger.view or engine.trigger_view(trigger)
+        # d.id_of(f"{name}\x1f{customer_id}\x1f{trigger.id}\x1f{index}\x1f{channel}\x1f{salt}")
+        hasher = rule.id_prefix.copy()
+        rest = f"{customer_id}\x1f{trigger.id}\x1f{index}\x1f{channel or ''}\x1f{salt}"
+        hasher.update(rest.encode())
+        did = hasher.hexdigest()
+        view = trigger.view
+        if view is None:
+            view = trigger.view = engine.views[trigger.event](trigger)
         decision = {
             "decision_id": did,
             "at": view["timestamp"] if now == trigger.timestamp else format_time(now),
@@ -75,7 +82,7 @@ class ActionRunner:
             "status": status,
             "reason": reason,
             "trigger": view,
-            "mode": engine.mode,
+            "mode": self.mode,
         }
         if extra:
             decision.update(extra)
@@ -189,22 +196,24 @@ class ActionRunner:
         held: bool,
     ) -> None:
         engine = self.engine
-        action = rule.node.actions[index]
-        assert isinstance(action, p.CheckedSend)
-        gate = engine.gate
+        action: p.CheckedSend = rule.node.actions[index]  # type: ignore[assignment]
+        gate = self.gate
         blocked = gate.blocked(state, now, action)
         if blocked is not None:
-            self.refuse(rule, index, trigger, state, now, blocked)
+            self._decision(rule, index, trigger, state, now, None, d.SUPPRESSED, blocked)
             return
-        quiet_end = gate.quiet_until(state, now)
-        if quiet_end is not None:
-            self._defer(rule, index, trigger, state, now, quiet_end)
-            return
+        if self.quiet_hours:
+            quiet_end = gate.quiet_until(state, now)
+            if quiet_end is not None:
+                self._defer(rule, index, trigger, state, now, quiet_end)
+                return
         fallback = action.via_given or engine.policy.one_channel_per_contact
+        # Without opt-outs or per-channel limits, no channel is refused.
+        per_channel = bool(state.opt_outs or gate.channel_limits)
         skipped: list[str] = []
         chosen = 0
         for channel in action.channels:
-            why = gate.channel_blocked(state, now, channel)
+            why = gate.channel_blocked(state, now, channel) if per_channel else None
             if why is None and chosen:
                 why = gate.limit_blocked(state, now)  # a blast: each channel counts
             if why is not None:
@@ -213,13 +222,18 @@ class ActionRunner:
                     self._decision(rule, index, trigger, state, now, channel, d.SUPPRESSED, why)
                 continue
             chosen += 1
-            notes = (
-                [f"holdout {rule.node.holdout * 100:g}%: control group, not sent"] if held else []
-            )
-            if skipped and fallback:
-                notes.append("fallback after " + "; ".join(skipped))
+            if held or skipped:
+                notes = (
+                    [f"holdout {rule.node.holdout * 100:g}%: control group, not sent"]
+                    if held
+                    else []
+                )
+                if skipped and fallback:
+                    notes.append("fallback after " + "; ".join(skipped))
+                reason = "; ".join(notes) or None
+            else:
+                reason = None
             status = d.HELD_OUT if held else d.SENT
-            reason = "; ".join(notes) or None
             did = self._decision(rule, index, trigger, state, now, channel, status, reason)
             # A held-out contact is recorded too, as a ghost: it takes the slot and counts
             # toward limits and cooldowns like a sent one, so that the control group meets the

@@ -6,6 +6,9 @@ and returns the rules that match. No tree is walked per event: the conditions ar
 Python expressions over `f` (the trigger's fields), `st` (the customer's state), `now` and
 `prev` (when the customer last had an event of this type, for `since` and `first_time`).
 
+Also per event type, compiled the same way: its decisions' `trigger` view and the copy of
+its fields that history keeps (a dict display each, instead of a loop with a test per field).
+
 Missing values: a trait without a default may be absent (None); a comparison with an absent
 value is false, arithmetic with one is absent. Division by zero yields NaN, which compares
 false (and `!=` true).
@@ -21,7 +24,8 @@ from typing import Any
 from fbdsl.compiler import program as p
 from fbdsl.compiler.graph import RuleGraph, RuleNode
 from fbdsl.runtime.state import CustomerState
-from fbdsl.runtime.timeutil import INFINITY
+from fbdsl.runtime.timers import Trigger
+from fbdsl.runtime.timeutil import INFINITY, format_time
 
 Matcher = Callable[[dict[str, Any], CustomerState, float, "float | None"], list[RuleNode]]
 
@@ -57,9 +61,16 @@ def _count(st: CustomerState, event: str, now: float, window: float, where: Any,
     if not entries:
         return 0
     start = now - window
+    count = 0
     if where is None:
-        return sum(1 for at, _ in entries if start < at <= now)
-    return sum(1 for at, s in entries if start < at <= now and where(s, f))
+        for at, _ in entries:
+            if start < at <= now:
+                count += 1
+    else:
+        for at, s in entries:
+            if start < at <= now and where(s, f):
+                count += 1
+    return count
 
 
 class _Source:
@@ -247,3 +258,31 @@ def compile_predicate(
     body, _ = source.expr(expr, event)
     code = f"lambda s, st, now, prev, f: {body}"
     return eval(compile(code, "<fbdsl expression>", "eval"), _namespace(source))  # type: ignore[no-any-return]
+
+
+def compile_trigger_view(
+    event: str, names: tuple[str, ...], times: frozenset[str]
+) -> Callable[[Trigger], dict[str, Any]]:
+    """`decisions.trigger_view` for the triggers of one event type (`names` its declared
+    fields, `times` those that are times) as one function of the trigger."""
+    properties = ", ".join(
+        f"{name!r}: _fmt(f[{name!r}])" if name in times else f"{name!r}: f[{name!r}]"
+        for name in names
+    )
+    source = "\n".join(
+        [
+            "def view(t):",
+            "    f = t.fields",
+            f"    return {{'event': {event!r}, 'id': t.id, 'timestamp': _fmt(t.timestamp),",
+            f"            'properties': {{{properties}}}}}",
+        ]
+    )
+    namespace: dict[str, Any] = {"_fmt": format_time}
+    exec(compile(source, f"<fbdsl trigger view of {event}>", "exec"), namespace)
+    return namespace["view"]  # type: ignore[no-any-return]
+
+
+def compile_field_copy(names: tuple[str, ...]) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """`{name: fields[name] for name in names}` as one dict display."""
+    items = ", ".join(f"{name!r}: f[{name!r}]" for name in names)
+    return eval(compile(f"lambda f: {{{items}}}", "<fbdsl field copy>", "eval"))  # type: ignore[no-any-return]

@@ -42,6 +42,13 @@ def id_of(joined: str) -> str:
     return blake2b(joined.encode(), digest_size=8).hexdigest()
 
 
+def id_prefix(first: str) -> Any:
+    """The hash of the first part of ids (`first` + "\x1f"), to `.copy()` and `.update()`
+    with the rest (encoded): the same id as `id_of` of the whole, for about half the cost
+    (blake2b's constructor parses its keyword arguments each time)."""
+    return blake2b(f"{first}\x1f".encode(), digest_size=8)
+
+
 def fraction(salt: str, rule: str, customer_id: str) -> float:
     """A customer's deterministic position in [0, 1) for a rule (sample, holdout)."""
     digest = blake2b(f"{salt}\x1f{rule}\x1f{customer_id}".encode(), digest_size=8)

@@ -22,7 +22,12 @@ from fbdsl.compiler.render import render
 from fbdsl.compiler.types import TIME
 from fbdsl.runtime import decisions as d
 from fbdsl.runtime.actions import ActionRunner, action_name, action_target
-from fbdsl.runtime.codegen import compile_matchers, compile_predicate
+from fbdsl.runtime.codegen import (
+    compile_field_copy,
+    compile_matchers,
+    compile_predicate,
+    compile_trigger_view,
+)
 from fbdsl.runtime.events import Event, TraitUpdate
 from fbdsl.runtime.ledger import Ledger
 from fbdsl.runtime.policy import PolicyGate
@@ -83,6 +88,23 @@ class CompiledRule:
     notes: dict[int, tuple[tuple[str, Callable[..., Any], bool], ...]]  # key, fn, is time
     plan: tuple[tuple[int, str], ...]  # (action index, SEND_NOW | SEND_LATER | OTHER)
     described: tuple[tuple[str, str, str], ...]  # per action: (rule, action name, target)
+    id_prefix: Any  # d.id_prefix of the rule's name: its decisions' ids start with it
+
+
+class TriggerViews(dict[str, Callable[[Trigger], dict[str, Any]]]):
+    """Per event type, the function making a trigger's view for its decisions (its declared
+    fields, times as RFC 3339: `decisions.trigger_view`), compiled when first needed."""
+
+    def __init__(self, graph: RuleGraph) -> None:
+        super().__init__()
+        self.graph = graph
+
+    def __missing__(self, event: str) -> Callable[[Trigger], dict[str, Any]]:
+        schema = self.graph.events[event]
+        names = tuple(f for f in schema.fields if f not in p.IMPLICIT_EVENT_FIELDS)
+        times = frozenset(f.name for f in schema.fields.values() if f.type == TIME)
+        view = self[event] = compile_trigger_view(event, names, times)
+        return view
 
 
 class Engine:
@@ -125,14 +147,7 @@ class Engine:
             | self.watched_events
             | {OPT_OUT_EVENT, OPT_IN_EVENT}
         )
-        # Per event type: its declared fields, and which of them are times (for decisions).
-        self._shapes = {
-            name: (
-                tuple(f for f in schema.fields if f not in p.IMPLICIT_EVENT_FIELDS),
-                frozenset(f.name for f in schema.fields.values() if f.type == TIME),
-            )
-            for name, schema in graph.events.items()
-        }
+        self.views = TriggerViews(graph)
         self.counters = Counters()
         self.clock = -INFINITY
         self.rules_by_name = {rule.node.name: rule for rule in self.rules.values()}
@@ -143,10 +158,8 @@ class Engine:
         listened = set(self.matchers) | self.history_events
         self.listens_to_sends = bool({"survey_sent", "message_sent"} & listened)
         self.actions = ActionRunner(self, _contact_keep(graph))
-        self._cores = {name: self._make_core(name) for name in self.relevant_events}
-        self._generic_core = self._make_core(None)
-        self._handlers = {name: self._make_handler(core) for name, core in self._cores.items()}
-        self._generic_handler = self._make_handler(self._generic_core)
+        self._handlers = {name: self._make_handler(name) for name in self.relevant_events}
+        self._generic_handler = self._make_handler(None)
 
     # -- compilation -----------------------------------------------------------------------
 
@@ -183,7 +196,9 @@ class Engine:
         described = tuple(
             (rule.name, action_name(action), action_target(action)) for action in rule.actions
         )
-        return CompiledRule(rule, late, absences, unless, notes, plan, described)
+        return CompiledRule(
+            rule, late, absences, unless, notes, plan, described, d.id_prefix(rule.name)
+        )
 
     # -- input -----------------------------------------------------------------------------
 
@@ -216,52 +231,43 @@ class Engine:
 
     def _process(self, event: Event) -> None:
         """Update the customer's state for one (new) event and decide what it triggers."""
-        self._cores.get(event.name, self._generic_core)(event)
+        self._handlers.get(event.name, self._generic_handler)(event, False)
 
-    def _make_handler(self, core: Callable[[Event], None]) -> Callable[[Event], None]:
-        """process() for one event type: skip a duplicate, fire the timers the event passes,
-        update and decide (`core`), then process the events the actions fed back."""
-        seen, timers, counters, feedback = (
-            self.ledger.seen,
-            self.ledger.timers,
-            self.counters,
-            self._feedback,
-        )
+    def _make_handler(self, name: str | None) -> Callable[[Event, bool], None]:
+        """process() for one event type (`name`; None for an event only its traits make
+        relevant), with everything that does not depend on the event decided once, here:
+        which parts of the state it touches, its matcher.
 
-        def handle(event: Event) -> None:
-            if seen(event.id):
-                counters.duplicates += 1
-                return
-            if timers.count and not timers.none_due_before(event.timestamp):
-                self.advance(event.timestamp, inclusive=False)
-            core(event)
-            while feedback:
-                self._process(feedback.pop(0))
-
-        return handle
-
-    def _make_core(self, name: str | None) -> Callable[[Event], None]:
-        """The state update and matching of one event type (`name`; None for an event only
-        its traits make relevant), with everything that does not depend on the event
-        decided once, here: which parts of the state it touches, its matcher."""
-        ledger, counters, lateness, rules = (
+        The handler skips a duplicate, fires the timers the event passes, updates the state
+        and decides, then processes the events the actions fed back; for an event `arrived`
+        False (one fed back) it only updates and decides."""
+        ledger, counters, lateness, rules, feedback = (
             self.ledger,
             self.counters,
             self.allowed_lateness,
             self.rules,
+            self._feedback,
         )
+        seen, timers = ledger.seen, ledger.timers
         mark_seen, customer, touch = ledger.mark_seen, ledger.customer, ledger.touch
         apply_traits, decide, wait = self._apply_traits, self._decide, self._open_absence_window
         opt_out, opt_in = name == OPT_OUT_EVENT, name == OPT_IN_EVENT
-        keep = self.history_keep.get(name) if name is not None else None
-        kept_fields = self.history_fields.get(name, ()) if name is not None else ()
+        keep = self.history_keep.get(name, 0.0) if name is not None else 0.0
+        kept_fields = self.history_fields.get(name) if name is not None else None
+        copy_kept = compile_field_copy(kept_fields) if kept_fields is not None else None
         track_last_seen = name in self.last_seen_events
         watched = name in self.watched_events
         matcher = self.matchers.get(name) if name is not None else None
 
-        def core(event: Event) -> None:
-            counters.events += 1
+        def handle(event: Event, arrived: bool = True) -> None:
             now = event.timestamp
+            if arrived:
+                if seen(event.id):
+                    counters.duplicates += 1
+                    return
+                if timers.count and not timers.none_due_before(now):
+                    self.advance(now, inclusive=False)
+            counters.events += 1
             mark_seen(event.id, now)
             if now > self.clock:
                 self.clock = now
@@ -283,10 +289,11 @@ class Engine:
             elif opt_in:
                 state.opt_outs.discard(_channel_of(event))
                 changed = True
-            prev = state.last_seen.get(event.name)
-            if keep is not None:
-                fields = event.fields
-                state.record_event(event.name, now, {k: fields[k] for k in kept_fields}, keep)
+            # (Only events some rule reads `since` or `first_time` of are tracked: for the
+            # others nothing reads `prev`.)
+            prev = state.last_seen.get(event.name) if track_last_seen else None
+            if copy_kept is not None:
+                state.record_event(event.name, now, copy_kept(event.fields), keep)
                 changed = True
             if track_last_seen and (prev is None or now > prev):
                 state.last_seen[event.name] = now
@@ -307,8 +314,11 @@ class Engine:
                     changed = True
             if changed:
                 touch(state)
+            if arrived:
+                while feedback:
+                    self._process(feedback.pop(0))
 
-        return core
+        return handle
 
     def _apply_traits(self, state: CustomerState, traits: dict[str, Any]) -> None:
         """Profile traits, already converted to their declared types by the decoder."""
@@ -504,10 +514,7 @@ class Engine:
         """The trigger as its decisions show it, made once per trigger."""
         view = trigger.view
         if view is None:
-            names, times = self._shapes[trigger.event]
-            view = trigger.view = d.trigger_view(
-                trigger.event, trigger.id, trigger.timestamp, trigger.fields, names, times
-            )
+            view = trigger.view = self.views[trigger.event](trigger)
         return view
 
     def take_output(self) -> list[dict[str, Any]]:

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fbdsl.compiler import program as p
 from fbdsl.compiler.render import duration_text
-from fbdsl.runtime.state import CustomerState
+from fbdsl.runtime.state import ALL_CHANNELS, CustomerState
 from fbdsl.runtime.timeutil import format_time
 
 
@@ -51,9 +51,10 @@ class PolicyGate:
 
     def blocked(self, state: CustomerState, now: float, send: p.CheckedSend) -> str | None:
         """Why the send may not go out at all (opt-out, cooldown, a global limit), or None."""
-        if not state.contacts and not state.opt_outs and self.no_contact_passes:
+        opt_outs = state.opt_outs
+        if not state.contacts and not opt_outs and self.no_contact_passes:
             return None  # the first contact of most customers: nothing to look at
-        if state.opted_out():
+        if opt_outs and ALL_CHANNELS in opt_outs:
             return "opted out of all contact"
         cooldown = self.contacts[send.target].cooldown
         if cooldown is not None:
@@ -65,7 +66,11 @@ class PolicyGate:
                     f"cooldown {duration_text(cooldown)} of {send.target}: last sent "
                     f"{format_time(now - since)}{held}"
                 )
-        return self.limit_blocked(state, now)
+        for limit in self.global_limits:
+            reason = _over(limit, state, now, None)
+            if reason:
+                return reason
+        return None
 
     def limit_blocked(self, state: CustomerState, now: float) -> str | None:
         for limit in self.global_limits:
@@ -141,9 +146,24 @@ class PolicyGate:
 
 
 def _over(limit: p.Limit, state: CustomerState, now: float, channel: str | None) -> str | None:
-    if state.contacts_within(now, limit.window, channel) < limit.count:
+    """The refusal of `limit` (naming the newest contact in its window), or None if the
+    contacts in the rolling window (now - window, now] are fewer than it allows."""
+    start = now - limit.window
+    allowed = limit.count
+    count = 0
+    last = None
+    for contact in reversed(state.contacts):
+        at = contact.at
+        if at <= start:
+            break
+        if at <= now and (channel is None or contact.channel == channel):
+            if last is None:
+                last = contact
+            count += 1
+            if count >= allowed:
+                break
+    if count < allowed:
         return None
-    last = state.last_contact_within(now, limit.window, channel)
     assert last is not None
     held = ", held out" if last.held else ""
     return f"{limit.text}: last contact {format_time(last.at)} (rule {last.rule}{held})"

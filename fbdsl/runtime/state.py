@@ -7,6 +7,8 @@ it is bounded: contacts and history are pruned to the longest window the rule se
 
 from __future__ import annotations
 
+from bisect import insort
+from operator import attrgetter, itemgetter
 from typing import Any
 
 import attrs
@@ -79,14 +81,26 @@ class CustomerState:
     # -- updates ---------------------------------------------------------------------------
 
     def add_contact(self, contact: Contact, keep: float) -> None:
-        self.contacts.append(contact)
-        self.contacts.sort(key=lambda c: c.at)  # usually already in order: O(n) check
-        for key in (ALL_CHANNELS, contact.channel):
-            if contact.at > self.last_contact_at.get(key, -INFINITY):
-                self.last_contact_at[key] = contact.at
-        if contact.at > self.last_sent_at.get(contact.target, -INFINITY):
-            self.last_sent_at[contact.target] = contact.at
-        self.prune_contacts(contact.at, keep)
+        """Log a contact (in time order), update the "last contact" summaries and forget the
+        contacts older than `keep` before it."""
+        contacts = self.contacts
+        at = contact.at
+        if contacts and contacts[-1].at > at:  # rare: a contact out of order
+            insort(contacts, contact, key=_contact_time)  # after those of the same time
+        else:
+            contacts.append(contact)
+        last = self.last_contact_at
+        if at > last.get(ALL_CHANNELS, -INFINITY):
+            last[ALL_CHANNELS] = at
+        channel = contact.channel
+        if at > last.get(channel, -INFINITY):
+            last[channel] = at
+        target = contact.target
+        if at > self.last_sent_at.get(target, -INFINITY):
+            self.last_sent_at[target] = at
+        start = at - keep
+        if contacts[0].at <= start:
+            self.contacts = [c for c in contacts if c.at > start]
 
     def prune_contacts(self, now: float, keep: float) -> None:
         start = now - keep
@@ -94,14 +108,23 @@ class CustomerState:
             self.contacts = [c for c in self.contacts if c.at > start]
 
     def record_event(self, event: str, at: float, fields: dict[str, Any], keep: float) -> None:
-        entries = self.history.setdefault(event, [])
-        entries.append((at, fields))
-        if len(entries) > 1 and entries[-2][0] > at:
-            entries.sort(key=lambda entry: entry[0])
-        start = max(at, self.newest) - keep
+        entries = self.history.get(event)
+        if not entries:
+            self.history[event] = entries = [(at, fields)]
+        else:
+            last = entries[-1][0]
+            entries.append((at, fields))
+            if last > at:
+                entries.sort(key=_entry_time)
+        newest = self.newest
+        start = (at if at > newest else newest) - keep
         if entries[0][0] <= start:
             self.history[event] = [entry for entry in entries if entry[0] > start]
 
     # -- persistence -----------------------------------------------------------------------
     # The SQLite ledger encodes a state with `fbdsl.runtime.ledger.codec` (positional
     # MessagePack); the memory ledger keeps the objects themselves.
+
+
+_contact_time = attrgetter("at")
+_entry_time = itemgetter(0)
