@@ -219,10 +219,9 @@ class Engine:
         handle(event)
 
     def identify(self, update: TraitUpdate) -> None:
-        if self.ledger.seen(update.id):
+        if not self.ledger.first_sight(update.id, update.timestamp):
             self.counters.duplicates += 1
             return
-        self.ledger.mark_seen(update.id, update.timestamp)
         self.advance(update.timestamp, inclusive=False)
         state = self.ledger.customer(update.customer_id)
         self._apply_traits(state, update.traits)
@@ -248,8 +247,8 @@ class Engine:
             self.rules,
             self._feedback,
         )
-        seen, timers = ledger.seen, ledger.timers
-        mark_seen, customer, touch = ledger.mark_seen, ledger.customer, ledger.touch
+        first_sight, mark_seen, timers = ledger.first_sight, ledger.mark_seen, ledger.timers
+        customer, touch = ledger.customer, ledger.touch
         apply_traits, decide, wait = self._apply_traits, self._decide, self._open_absence_window
         opt_out, opt_in = name == OPT_OUT_EVENT, name == OPT_IN_EVENT
         keep = self.history_keep.get(name, 0.0) if name is not None else 0.0
@@ -262,13 +261,14 @@ class Engine:
         def handle(event: Event, arrived: bool = True) -> None:
             now = event.timestamp
             if arrived:
-                if seen(event.id):
+                if not first_sight(event.id, now):  # (marked seen now if it is new)
                     counters.duplicates += 1
                     return
                 if timers.count and not timers.none_due_before(now):
                     self.advance(now, inclusive=False)
+            else:
+                mark_seen(event.id, now)
             counters.events += 1
-            mark_seen(event.id, now)
             if now > self.clock:
                 self.clock = now
             state = customer(event.customer_id)
