@@ -389,9 +389,9 @@ class SqliteLedger(Ledger):
                 self.flying_states, self.flying_seen = self.dirty, self.new_seen
                 self.flying_meta = self.meta_changes
                 self.flying_outbox = len(self.new_outbox)
+        check_add = self.stored.check_add
         for customer_id in self.dirty:
-            if customer_id not in self.stored:
-                self.stored.add(customer_id)
+            check_add(customer_id)
         cache, dirty = self.cache, self.dirty
         if len(cache) > self.cached_states:  # trimmed: what this commit wrote was used last
             for customer_id, state in dirty.items():
