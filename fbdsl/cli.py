@@ -298,6 +298,7 @@ def run(
                 commit_every=commit_every,
                 audit_log=audit_log,
                 progress=bar.update if show_progress else None,
+                prefilter=True,
             )
         ledger.close()
     except LedgerError as exc:  # the ledger could not be written (a full disk...)

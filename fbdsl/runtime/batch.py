@@ -24,6 +24,8 @@ from fbdsl.runtime.engine import DEFAULT_MODE, Engine
 from fbdsl.runtime.events import IGNORED, Decoder, Event, Rejected
 from fbdsl.runtime.fingerprints import drop_timers_of_changed_rules, rule_fingerprints
 from fbdsl.runtime.ledger import Ledger
+from fbdsl.runtime.prefilter import Prefilter
+from fbdsl.runtime.prefilter import available as prefilter_available
 from fbdsl.runtime.sinks import FileSink, Sink, StreamSink
 from fbdsl.runtime.timeutil import INFINITY
 
@@ -107,7 +109,11 @@ def run_batch(
     audit_log: bool = False,
     on_rejected: Callable[[Rejected], None] | None = None,
     progress: Callable[[int], None] | None = None,
+    prefilter: bool = False,
 ) -> RunReport:
+    """Decide a stream of lines: the decisions to `out`, the rejected lines to
+    `dead_letters`, the state to the ledger (committed every `commit_every` units and at
+    the end). `prefilter`: drop the lines no rule reads in a reader process (prefilter.py)."""
     engine = Engine(graph, ledger, mode=mode, allowed_lateness=allowed_lateness)
     decoder = Decoder(
         graph.events,
@@ -155,33 +161,45 @@ def run_batch(
 
     decode, timers, number, ignored = decoder.decode_line, ledger.timers, 0, 0
     process, identify = engine.process, engine.identify
-    if progress is not None:
-        lines = _reporting(lines, progress)
-    for number, raw in enumerate(lines, 1):
-        decoded = decode(raw, number)
-        if decoded is IGNORED:
-            ignored += 1
-            continue
-        ignored += decoded.ignored
-        for rejected in decoded.rejected:
-            report.rejected += 1
-            if dead_letters is not None:
-                dead_letters.write(rejected)
-            if on_rejected is not None:
-                on_rejected(rejected)
-        for item in decoded.items:
-            if timers.count:
-                while not timers.none_due_before(item.timestamp) and engine.advance(
-                    item.timestamp, False, commit_every
-                ):
-                    commit_if_due()
-            if isinstance(item, Event):
-                process(item)
-            else:
-                identify(item)
-            items += 1
-        if items + counters.timers_fired - committed_work >= commit_every:
-            commit_if_due()
+    # The lines no rule reads are dropped by a reader process where one can be forked
+    # (prefilter.py); else here.
+    reader = Prefilter(lines, decode, progress) if prefilter and prefilter_available() else None
+    numbered: Iterable[tuple[int, bytes]]
+    if reader is not None:
+        numbered = reader
+    else:
+        numbered = enumerate(lines if progress is None else _reporting(lines, progress), 1)
+    try:
+        for number, raw in numbered:
+            decoded = decode(raw, number)
+            if decoded is IGNORED:
+                ignored += 1
+                continue
+            ignored += decoded.ignored
+            for rejected in decoded.rejected:
+                report.rejected += 1
+                if dead_letters is not None:
+                    dead_letters.write(rejected)
+                if on_rejected is not None:
+                    on_rejected(rejected)
+            for item in decoded.items:
+                if timers.count:
+                    while not timers.none_due_before(item.timestamp) and engine.advance(
+                        item.timestamp, False, commit_every
+                    ):
+                        commit_if_due()
+                if isinstance(item, Event):
+                    process(item)
+                else:
+                    identify(item)
+                items += 1
+            if items + counters.timers_fired - committed_work >= commit_every:
+                commit_if_due()
+    finally:
+        if reader is not None:
+            reader.close()
+    if reader is not None:
+        number, ignored = reader.lines, ignored + reader.ignored
     report.ignored += ignored
     report.lines = number
     end = INFINITY if flush else until if until is not None else engine.clock
