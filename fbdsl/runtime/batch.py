@@ -21,7 +21,7 @@ import orjson
 from fbdsl.compiler.graph import RuleGraph
 from fbdsl.runtime import decisions as d
 from fbdsl.runtime.engine import DEFAULT_MODE, Engine
-from fbdsl.runtime.events import IGNORED, Decoder, Event, Rejected
+from fbdsl.runtime.events import IGNORED, Decoded, Decoder, Event, Rejected, TraitUpdate
 from fbdsl.runtime.fingerprints import drop_timers_of_changed_rules, rule_fingerprints
 from fbdsl.runtime.ledger import Ledger
 from fbdsl.runtime.prefilter import Prefilter
@@ -159,30 +159,32 @@ def run_batch(
             commit()
             committed_work = items + counters.timers_fired
 
-    decode, timers, number, ignored = decoder.decode_line, ledger.timers, 0, 0
+    timers, ignored = ledger.timers, 0
     process, identify = engine.process, engine.identify
-    # The lines no rule reads are dropped by a reader process where one can be forked
-    # (prefilter.py); else here.
-    reader = Prefilter(lines, decode, progress) if prefilter and prefilter_available() else None
-    numbered: Iterable[tuple[int, bytes]]
-    if reader is not None:
-        numbered = reader
+    # The lines no rule reads are dropped by a reader process where one can be forked, and
+    # most others decoded there too (prefilter.py); else all are decoded here.
+    source: Prefilter | _Decoding
+    if prefilter and prefilter_available():
+        source = Prefilter(lines, decoder.decode_line, progress)
     else:
-        numbered = enumerate(lines if progress is None else _reporting(lines, progress), 1)
+        source = _Decoding(lines, decoder.decode_line, progress)
     try:
-        for number, raw in numbered:
-            decoded = decode(raw, number)
+        for decoded in source:
             if decoded is IGNORED:
                 ignored += 1
                 continue
-            ignored += decoded.ignored
-            for rejected in decoded.rejected:
-                report.rejected += 1
-                if dead_letters is not None:
-                    dead_letters.write(rejected)
-                if on_rejected is not None:
-                    on_rejected(rejected)
-            for item in decoded.items:
+            if type(decoded) is Event:  # decoded by the reader process
+                batch: Iterable[Event | TraitUpdate] = (decoded,)
+            else:
+                ignored += decoded.ignored
+                for rejected in decoded.rejected:
+                    report.rejected += 1
+                    if dead_letters is not None:
+                        dead_letters.write(rejected)
+                    if on_rejected is not None:
+                        on_rejected(rejected)
+                batch = decoded.items
+            for item in batch:
                 if timers.count:
                     while not timers.none_due_before(item.timestamp) and engine.advance(
                         item.timestamp, False, commit_every
@@ -196,10 +198,8 @@ def run_batch(
             if items + counters.timers_fired - committed_work >= commit_every:
                 commit_if_due()
     finally:
-        if reader is not None:
-            reader.close()
-    if reader is not None:
-        number, ignored = reader.lines, ignored + reader.ignored
+        source.close()
+    number, ignored = source.lines, ignored + source.ignored
     report.ignored += ignored
     report.lines = number
     end = INFINITY if flush else until if until is not None else engine.clock
@@ -218,11 +218,34 @@ def run_batch(
     return report
 
 
-def _reporting(lines: Iterable[bytes], progress: Callable[[int], None]) -> Iterator[bytes]:
-    """The lines, each reported (its length) as it is read."""
-    for raw in lines:
-        progress(len(raw))
-        yield raw
+class _Decoding:
+    """The lines decoded in this process (no reader process): what `decode` makes of each;
+    `lines` counts them once they are all read. (Prefilter's interface.)"""
+
+    ignored = 0  # (all counted by the caller, from what `decode` returns)
+
+    def __init__(
+        self,
+        lines: Iterable[bytes],
+        decode: Callable[[bytes, int], Decoded],
+        progress: Callable[[int], None] | None,
+    ) -> None:
+        self.source, self.decode, self.progress = lines, decode, progress
+        self.lines = 0
+
+    def __iter__(self) -> Iterator[Decoded]:
+        decode, progress, number = self.decode, self.progress, 0
+        if progress is None:
+            for number, raw in enumerate(self.source, 1):
+                yield decode(raw, number)
+        else:
+            for number, raw in enumerate(self.source, 1):
+                progress(len(raw))
+                yield decode(raw, number)
+        self.lines = number
+
+    def close(self) -> None:
+        pass
 
 
 def summary_table(report: RunReport) -> str:

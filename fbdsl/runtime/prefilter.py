@@ -4,9 +4,11 @@ A sidecar's stream, or a product's event export, is mostly events no rule reads 
 its lines); the engine's process still had to read and parse each of them (0.4 s of a W1
 run) before dropping it. `Prefilter` forks a reader process that reads the lines, decodes
 each with the run's own decoder (the same code and rules: the same answers), and hands the
-engine only the others, with their line numbers, in frames on a pipe; the engine decodes
-those again (it keeps its own objects) and never sees the rest, only their count. On a
-machine with a second core the reading happens there, beside the ledger's writer.
+engine only the others, in frames on a pipe, with their line numbers: the Event itself
+where MessagePack gives it back unchanged (one event of scalar fields and traits: most
+lines), else the line, which the engine decodes again. The engine never sees the rest, only
+their count. On a machine with a second core the reading happens there, beside the
+ledger's writer (W1: 2.45 s to 1.9 s with the memory ledger).
 
 Nothing changes but where the work is done: the line numbers, the counts of ignored lines,
 the rejected lines and their reasons, and every decision are those of an in-process run
@@ -24,16 +26,20 @@ import signal
 import struct
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from typing import IO
+from typing import IO, Any
 
 import msgspec
 
-from fbdsl.runtime.events import IGNORED, Decoded
+from fbdsl.runtime.events import IGNORED, Decoded, Event
 
 DecodeLine = Callable[[bytes, int], Decoded | object]
 _HEADER = struct.Struct("<Q")
 FRAME_LINES = 2048  # lines to read per frame at most (the pipe applies back-pressure)
 _RUNNING = -1  # a frame's `total` until the end of the input
+# A line that decodes to something: (number, line, and where the reader sends the Event
+# itself, an empty line and its name, customer id, timestamp, id, fields and traits).
+Entry = tuple[int, bytes, str, str, float, str, dict[str, Any], dict[str, Any] | None]
+Frame = tuple[int, int, int, list[Entry]]  # (ignored, bytes read, total or _RUNNING, lines)
 
 
 class PrefilterError(Exception):
@@ -72,27 +78,31 @@ class Prefilter:
         self.pid: int | None = pid
         self.source: IO[bytes] = os.fdopen(read_end, "rb", buffering=1 << 20)
         self.progress = progress
+        self.decode = decode
         self.ignored = 0
         self.lines = 0
 
-    def __iter__(self) -> Iterator[tuple[int, bytes]]:
-        decode = msgspec.msgpack.Decoder(
-            tuple[int, int, int, list[tuple[int, bytes]]] | bytes
-        ).decode
+    def __iter__(self) -> Iterator[Decoded | Event | object]:
+        """What the engine's decoder makes of each line that decodes to something: the
+        reader's Event where it sent one, else the line decoded here."""
+        decode, reread = msgspec.msgpack.Decoder(Frame | bytes).decode, self.decode
         source, progress = self.source, self.progress
         while True:
             header = source.read(_HEADER.size)
             if len(header) < _HEADER.size:
                 raise PrefilterError(self._death())
-            body = source.read(_HEADER.unpack(header)[0])
-            frame = decode(body)
+            frame = decode(source.read(_HEADER.unpack(header)[0]))
             if type(frame) is bytes:
                 raise PrefilterError(frame.decode(errors="replace"))
             ignored, size, total, entries = frame  # type: ignore[misc]
             self.ignored += ignored
             if progress is not None:
                 progress(size)
-            yield from entries
+            for number, raw, name, customer_id, timestamp, event_id, fields, traits in entries:
+                if raw:
+                    yield reread(raw, number)
+                    continue
+                yield Event(name, customer_id, timestamp, event_id, fields, traits, number)
             if total != _RUNNING:
                 self.lines = total
                 self.close()
@@ -116,7 +126,7 @@ class Prefilter:
 
 def _read(lines: Iterable[bytes], decode: DecodeLine, out: int) -> None:
     """The reader's loop: a frame every FRAME_LINES lines that decode to something."""
-    entries: list[tuple[int, bytes]] = []
+    entries: list[Entry] = []
     ignored = size = number = 0
     for number, raw in enumerate(lines, 1):
         size += len(raw)
@@ -125,20 +135,35 @@ def _read(lines: Iterable[bytes], decode: DecodeLine, out: int) -> None:
             ignored += 1
             continue
         assert isinstance(decoded, Decoded)
-        if not decoded.items and not decoded.rejected:  # undeclared, or an empty batch
+        items = decoded.items
+        if not items and not decoded.rejected:  # undeclared, or an empty batch
             ignored += decoded.ignored
             continue
-        entries.append((number, raw))
+        event = items[0] if len(items) == 1 and not decoded.rejected else None
+        if type(event) is Event and not decoded.ignored and _plain(event):
+            entries.append((number, b"", event.name, event.customer_id, event.timestamp,
+                            event.id, event.fields, event.traits))  # fmt: skip
+        else:  # decoded again by the engine
+            entries.append((number, raw, "", "", 0.0, "", {}, None))
         if len(entries) >= FRAME_LINES:
             _send(out, None, (ignored, size, _RUNNING, entries))
             entries, ignored, size = [], 0, 0
     _send(out, None, (ignored, size, number, entries))
 
 
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _plain(event: Event) -> bool:
+    """Whether MessagePack gives the event back as it is: its fields and traits hold only
+    scalars (a list value would come back a list, not the tuple the decoder made)."""
+    if not all(type(value) in _SCALARS for value in event.fields.values()):
+        return False
+    traits = event.traits
+    return traits is None or all(type(value) in _SCALARS for value in traits.values())
+
+
 _encode = msgspec.msgpack.Encoder().encode
-
-
-Frame = tuple[int, int, int, list[tuple[int, bytes]]]  # (ignored, bytes read, total, lines)
 
 
 def _send(out: int, error: bytes | None, frame: Frame | None) -> None:
