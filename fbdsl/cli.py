@@ -299,6 +299,7 @@ def run(
                 audit_log=audit_log,
                 progress=bar.update if show_progress else None,
                 prefilter=True,
+                input_size=size,
             )
         ledger.close()
     except LedgerError as exc:  # the ledger could not be written (a full disk...)

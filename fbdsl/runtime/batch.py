@@ -110,10 +110,14 @@ def run_batch(
     on_rejected: Callable[[Rejected], None] | None = None,
     progress: Callable[[int], None] | None = None,
     prefilter: bool = False,
+    input_size: int | None = None,
 ) -> RunReport:
     """Decide a stream of lines: the decisions to `out`, the rejected lines to
     `dead_letters`, the state to the ledger (committed every `commit_every` units and at
-    the end). `prefilter`: drop the lines no rule reads in a reader process (prefilter.py)."""
+    the end). `prefilter`: drop the lines no rule reads in a reader process (prefilter.py).
+    `input_size`: the input's size in bytes, if known (a file): with a reader process, the
+    run commits once more as the last 5% begin, so that the last commit, the only one a run
+    with write-behind waits for (docs/running.md), is small."""
     engine = Engine(graph, ledger, mode=mode, allowed_lateness=allowed_lateness)
     decoder = Decoder(
         graph.events,
@@ -164,8 +168,11 @@ def run_batch(
     # The lines no rule reads are dropped by a reader process where one can be forked, and
     # most others decoded there too (prefilter.py); else all are decoded here.
     source: Prefilter | _Decoding
+    last_stretch: float = INFINITY  # bytes read when to commit once more
     if prefilter and prefilter_available():
         source = Prefilter(lines, decoder.decode_line, progress)
+        if input_size is not None:
+            last_stretch = input_size * 0.95
     else:
         source = _Decoding(lines, decoder.decode_line, progress)
     try:
@@ -197,6 +204,10 @@ def run_batch(
                 items += 1
             if items + counters.timers_fired - committed_work >= commit_every:
                 commit_if_due()
+            elif source.read >= last_stretch:  # (only a reader counts the bytes read)
+                last_stretch = INFINITY
+                commit()
+                committed_work = items + counters.timers_fired
     finally:
         source.close()
     number, ignored = source.lines, ignored + source.ignored
@@ -223,6 +234,7 @@ class _Decoding:
     `lines` counts them once they are all read. (Prefilter's interface.)"""
 
     ignored = 0  # (all counted by the caller, from what `decode` returns)
+    read = 0  # (bytes read: not counted here)
 
     def __init__(
         self,

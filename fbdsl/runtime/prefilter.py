@@ -80,6 +80,7 @@ class Prefilter:
         self.progress = progress
         self.decode = decode
         self.ignored = 0
+        self.read = 0  # bytes of input read so far (up to the frame being handed out)
         self.lines = 0
 
     def __iter__(self) -> Iterator[Decoded | Event | object]:
@@ -96,6 +97,7 @@ class Prefilter:
                 raise PrefilterError(frame.decode(errors="replace"))
             ignored, size, total, entries = frame  # type: ignore[misc]
             self.ignored += ignored
+            self.read += size
             if progress is not None:
                 progress(size)
             for number, raw, name, customer_id, timestamp, event_id, fields, traits in entries:

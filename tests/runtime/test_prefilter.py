@@ -164,3 +164,34 @@ def test_list_values_come_back_as_the_decoder_makes_them() -> None:
     assert outputs[0] == outputs[1]
     assert sum(d["rule"] == "pair" for d in decisions) == 200
     assert sum(d["rule"] == "french" for d in decisions) > 200
+
+
+class CountingLedger(MemoryLedger):
+    """A memory ledger that notes how many event ids it had seen at each commit."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.commits: list[int] = []
+
+    def commit(self) -> None:
+        self.commits.append(len(self.seen_ids))
+        super().commit()
+
+
+def test_a_file_of_known_size_is_committed_once_more_before_its_end() -> None:
+    """With the input's size known, the run commits as the last 5% begin, so that the last
+    commit (the one a write-behind run waits for) holds little: the same decisions, and one
+    commit more, holding the work of all but the last lines (from the frame of lines that
+    reaches 95% of the bytes: 2,048 lines a frame)."""
+    lines = stream(20_000).splitlines(keepends=True)
+    graph = graph_of(RULES)
+    results = []
+    for size in (None, sum(len(line) for line in lines)):
+        ledger = CountingLedger()
+        out = io.BytesIO()
+        run_batch(graph, lines, ledger, out, prefilter=True, input_size=size)
+        results.append((out.getvalue(), ledger.commits))
+    (plain, plain_commits), (early, early_commits) = results
+    assert early == plain
+    assert len(early_commits) == len(plain_commits) + 1
+    assert 0.85 * 20_000 < early_commits[-2] < 0.95 * 20_000 < early_commits[-1] == 20_000
