@@ -236,11 +236,11 @@ class SqliteLedger(Ledger):
         if state is not None:
             return state
         row = None
-        flying = self.flying_states.get(customer_id)  # (evicted since its commit began)
-        if flying is not None:
-            self.cache[customer_id] = flying
-            return flying
-        if customer_id in self.stored:
+        if customer_id in self.stored:  # (which holds those of the commit in flight too)
+            state = self.flying_states.get(customer_id)  # (evicted since its commit began)
+            if state is not None:
+                self.cache[customer_id] = state
+                return state
             row = self.db.execute(
                 "SELECT state FROM customers WHERE customer_id = ?", (customer_id,)
             ).fetchone()
@@ -283,14 +283,18 @@ class SqliteLedger(Ledger):
         self.seen_filter.add(event_id)
 
     def first_sight(self, event_id: str, at: float) -> bool:
-        new_seen = self.new_seen
-        if event_id in new_seen or event_id in self.flying_seen:
+        # The filter holds every id marked, committed or not: most ids are certainly new
+        # after one look at it, the others are looked for in the uncommitted ones and the
+        # database.
+        if self.seen_filter.check_add(event_id) and (
+            event_id in self.new_seen
+            or event_id in self.flying_seen
+            or self.db.execute(
+                "SELECT 1 FROM seen_events WHERE event_id = ?", (event_id,)
+            ).fetchone()
+        ):
             return False
-        if self.seen_filter.check_add(event_id) and self.db.execute(
-            "SELECT 1 FROM seen_events WHERE event_id = ?", (event_id,)
-        ).fetchone():
-            return False
-        new_seen[event_id] = at
+        self.new_seen[event_id] = at
         return True
 
     # -- timers ------------------------------------------------------------------------------
