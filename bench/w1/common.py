@@ -114,7 +114,8 @@ def read_lines(path: Path) -> Iterator[bytes]:
 
 def peak_rss_mb() -> float:
     """This process's peak resident set size, plus that of its largest finished child (the
-    engine's ledger writer), in MB: the two peaks added, as if they coincided.
+    engine's ledger writer or input reader), in MB: the two peaks added, as if they
+    coincided.
 
     Linux's VmHWM (/proc/self/status) belongs to the program the process runs now, while
     `getrusage(RUSAGE_SELF).ru_maxrss` survives exec: a child started by a parent holding
