@@ -247,7 +247,7 @@ class Engine:
             self.rules,
             self._feedback,
         )
-        first_sight, mark_seen, timers = ledger.first_sight, ledger.mark_seen, ledger.timers
+        first_sight, timers = ledger.first_sight, ledger.timers
         customer, touch = ledger.customer, ledger.touch
         apply_traits, decide, wait = self._apply_traits, self._decide, self._open_absence_window
         opt_out, opt_in = name == OPT_OUT_EVENT, name == OPT_IN_EVENT
@@ -267,7 +267,7 @@ class Engine:
                 if timers.count and not timers.none_due_before(now):
                     self.advance(now, inclusive=False)
             else:
-                mark_seen(event.id, now)
+                first_sight(event.id, now)  # (an id of its own: marked, never a duplicate)
             counters.events += 1
             if now > self.clock:
                 self.clock = now

@@ -164,7 +164,7 @@ def test_the_bloom_filters_are_rebuilt_as_they_fill_without_forgetting(
     ledger = SqliteLedger(tmp_path / "l.sqlite", cached_states=10, write_behind=write_behind)
     first_seen, first_stored = ledger.seen_filter, ledger.stored
     for n in range(100_000):
-        ledger.mark_seen(f"e{n}", 0.0)
+        ledger.first_sight(f"e{n}", 0.0)
         state = ledger.customer(f"c{n}")
         state.tags.add("t")
         ledger.touch(state)

@@ -75,7 +75,7 @@ def test_reads_see_the_commit_in_flight(tmp_path: Path) -> None:
     state = ledger.customer("c1")
     state.tags.add("vip")
     ledger.touch(state)
-    ledger.mark_seen("e1", 1.0)
+    ledger.first_sight("e1", 1.0)
     ledger.set_meta("k", "v")
     ledger.outbox_add([b'{"customer_id":"c1"}'])
     ledger.commit()  # in flight; the state is evicted from the cache at once
@@ -96,7 +96,7 @@ def test_a_writer_that_dies_is_reported_at_the_next_commit(tmp_path: Path) -> No
     assert ledger._writer is not None
     os.kill(ledger._writer.process.pid, signal.SIGKILL)
     ledger._writer.process.wait()
-    ledger.mark_seen("e1", 1.0)
+    ledger.first_sight("e1", 1.0)
     with pytest.raises(LedgerError, match="writer process ended unexpectedly"):
         ledger.commit()
     ledger.close()
@@ -105,7 +105,7 @@ def test_a_writer_that_dies_is_reported_at_the_next_commit(tmp_path: Path) -> No
 def test_a_failed_commit_is_reported_and_nothing_of_it_is_kept(tmp_path: Path) -> None:
     path = tmp_path / "l.sqlite"
     ledger = SqliteLedger(path, write_behind=True)
-    ledger.mark_seen("e1", 1.0)
+    ledger.first_sight("e1", 1.0)
     ledger.commit()
     ledger.close()
     db = sqlite3.connect(path)  # the next commit's seen ids now break a constraint
@@ -114,8 +114,8 @@ def test_a_failed_commit_is_reported_and_nothing_of_it_is_kept(tmp_path: Path) -
     db.commit()
     db.close()
     ledger = SqliteLedger(path, write_behind=True)
-    ledger.mark_seen("e2", 2.0)
-    ledger.mark_seen("e3", 3.0)
+    ledger.first_sight("e2", 2.0)
+    ledger.first_sight("e3", 3.0)
     ledger.commit()
     with pytest.raises(LedgerError, match="the ledger's writer failed: no e3"):
         ledger.close()
@@ -134,7 +134,7 @@ def test_a_run_killed_mid_commit_leaves_the_writer_to_finish_it(tmp_path: Path) 
         from fbdsl.runtime.ledger.sqlite import SqliteLedger
         ledger = SqliteLedger({str(path)!r}, write_behind=True)
         for n in range(200_000):
-            ledger.mark_seen(f"e{{n}}", float(n))
+            ledger.first_sight(f"e{{n}}", float(n))
         ledger.commit()
         os._exit(9)  # no close, no wait: as if killed
         """

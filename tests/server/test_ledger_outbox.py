@@ -147,7 +147,7 @@ def test_stacked_bloom_filter_grows_without_forgetting() -> None:
 def test_a_sidecar_ledger_answers_seen_ids_across_filter_growth(tmp_path: Path) -> None:
     ledger = SqliteLedger(tmp_path / "s.sqlite", stacked_filters=True, checkpoint_every=0.05)
     for n in range(120_000):
-        ledger.mark_seen(f"e{n}", 0.0)
+        ledger.first_sight(f"e{n}", 0.0)
         if n % 20_000 == 0:
             ledger.commit()
     ledger.commit()

@@ -61,12 +61,9 @@ class Ledger(ABC):
         """Whether an event id was processed before (this run or an earlier one)."""
 
     @abstractmethod
-    def mark_seen(self, event_id: str, at: float) -> None: ...
-
-    @abstractmethod
     def first_sight(self, event_id: str, at: float) -> bool:
         """Whether an event id is new (never processed before); it is marked processed
-        either way: `not seen(id)` then `mark_seen(id, at)`, in one call (once per event)."""
+        (at time `at`) either way: the question and the marking in one call, once per event."""
 
     @abstractmethod
     def log_decisions(self, decisions: Iterable[tuple[str, bytes]]) -> None:

@@ -32,9 +32,6 @@ class MemoryLedger(Ledger):
     def seen(self, event_id: str) -> bool:
         return event_id in self.seen_ids
 
-    def mark_seen(self, event_id: str, at: float) -> None:
-        self.seen_ids.add(event_id)
-
     def first_sight(self, event_id: str, at: float) -> bool:
         seen_ids = self.seen_ids
         if event_id in seen_ids:

@@ -278,10 +278,6 @@ class SqliteLedger(Ledger):
         ).fetchone()
         return row is not None
 
-    def mark_seen(self, event_id: str, at: float) -> None:
-        self.new_seen[event_id] = at
-        self.seen_filter.add(event_id)
-
     def first_sight(self, event_id: str, at: float) -> bool:
         # The filter holds every id marked, committed or not: most ids are certainly new
         # after one look at it, the others are looked for in the uncommitted ones and the
