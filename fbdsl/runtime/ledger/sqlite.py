@@ -129,7 +129,6 @@ class SqliteLedger(Ledger):
         self._closed = False
 
     def _count(self, table: str) -> int:
-        self._settle()
         (count,) = self.db.execute(f"SELECT count(*) FROM {table}").fetchone()
         return int(count)
 
@@ -150,7 +149,7 @@ class SqliteLedger(Ledger):
     def _settle(self) -> None:
         """Wait until the commit in flight is in the database (before reading what it may
         hold and the overlays do not answer)."""
-        writer = getattr(self, "_writer", None)  # (None during the migration in __init__)
+        writer = self._writer
         if writer is None or not writer.in_flight:
             return
         try:
