@@ -180,6 +180,33 @@ def test_the_bloom_filters_are_rebuilt_as_they_fill_without_forgetting(
     ledger.close()
 
 
+@pytest.mark.parametrize("write_behind", [False, True])
+def test_a_state_first_written_commits_after_it_was_made_is_found_again(
+    tmp_path: Path, write_behind: bool
+) -> None:
+    """A customer's state made by one event that changed nothing is not written; when a
+    later change writes it, the customer must join the stored ones then, or the state,
+    once evicted, would be read back as a new customer's (forgetting its contacts)."""
+    from fbdsl.runtime.ledger.sqlite import SqliteLedger
+
+    ledger = SqliteLedger(tmp_path / "l.sqlite", cached_states=2, write_behind=write_behind)
+    ledger.customer("quiet")  # made, not changed
+    ledger.commit()
+    ledger.commit()
+    state = ledger.customer("quiet")
+    state.tags.add("loyal")
+    ledger.touch(state)
+    ledger.commit()
+    for n in range(5):  # evicts "quiet" from the cache
+        other = ledger.customer(f"c{n}")
+        other.tags.add("t")
+        ledger.touch(other)
+        ledger.commit()
+    assert "quiet" not in ledger.cache
+    assert ledger.customer("quiet").tags == {"loyal"}
+    ledger.close()
+
+
 # -- schema version 4: states in MessagePack; version 3 (JSON states) and 2 upgraded in place --
 
 V3_SCHEMA = """

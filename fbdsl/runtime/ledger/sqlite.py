@@ -110,6 +110,9 @@ class SqliteLedger(Ledger):
         self.dirty: dict[str, CustomerState] = {}
         # Customers with a stored state: a customer seen for the first time is not looked for.
         self.stored = self._filter_of("customers", "customer_id")
+        # Cached states made here, not stored yet: those a commit writes join `stored` then
+        # (a state read from the database is in it already).
+        self.unstored: set[str] = set()
         self.seen_filter = self._filter_of("seen_events", "event_id")
         self.new_seen: dict[str, float] = {}
         self.new_decisions: list[tuple[str, bytes]] = []  # (customer id, decision)
@@ -243,7 +246,11 @@ class SqliteLedger(Ledger):
             row = self.db.execute(
                 "SELECT state FROM customers WHERE customer_id = ?", (customer_id,)
             ).fetchone()
-        state = CustomerState(customer_id) if row is None else decode_state(customer_id, row[0])
+        if row is None:
+            state = CustomerState(customer_id)
+            self.unstored.add(customer_id)
+        else:
+            state = decode_state(customer_id, row[0])
         self.cache[customer_id] = state
         return state
 
@@ -388,10 +395,11 @@ class SqliteLedger(Ledger):
                 self.flying_states, self.flying_seen = self.dirty, self.new_seen
                 self.flying_meta = self.meta_changes
                 self.flying_outbox = len(self.new_outbox)
-        check_add = self.stored.check_add
-        for customer_id in self.dirty:
-            check_add(customer_id)
-        cache, dirty = self.cache, self.dirty
+        cache, dirty, unstored = self.cache, self.dirty, self.unstored
+        if unstored:
+            newly_stored = dirty.keys() & unstored
+            self.stored.add_all(newly_stored)
+            unstored -= newly_stored
         if len(cache) > self.cached_states:  # trimmed: what this commit wrote was used last
             for customer_id, state in dirty.items():
                 cache.pop(customer_id, None)
@@ -405,6 +413,7 @@ class SqliteLedger(Ledger):
         if len(cache) > self.cached_states:  # every state is clean now
             for customer_id in list(itertools.islice(cache, len(cache) - self.cached_states)):
                 del cache[customer_id]
+                unstored.discard(customer_id)
 
     def close(self) -> None:
         """Wait for the commit in flight, if any, and let go of the file (once)."""
