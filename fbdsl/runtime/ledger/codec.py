@@ -6,7 +6,8 @@ position, never maps of long key names; the customer id is the row's key, not re
 contacts, timers and triggers are arrays of their attributes; times are floats; tuples (the
 history's `(at, fields)` entries, list values of fields and traits) are encoded as they are.
 The decoder is typed (msgspec builds the containers in C, list-valued fields come back as
-tuples, as the engine made them); only the attrs objects are made in Python.
+tuples, as the engine made them, and contacts as the `Contact` Structs they are); only the
+attrs objects (the state, timers and triggers) are made in Python.
 
 Layout of a state (schema version 4), an array of 7 to 10 items, the trailing empty ones
 left out:
@@ -36,7 +37,6 @@ from fbdsl.runtime.timeutil import INFINITY
 Value = str | int | float | bool | None | tuple[Any, ...]
 Fields = dict[str, Value]
 
-_Contact = tuple[float, str, str, str, str, bool]
 _Trigger = tuple[str, str, float, Fields, float | None]
 _Timer = tuple[str, float, str, str, int, str | None, int, _Trigger]
 
@@ -44,7 +44,7 @@ _Timer = tuple[str, float, str, str, int, str | None, int, _Trigger]
 class _State(msgspec.Struct, array_like=True, frozen=True):
     newest: float
     traits: Fields
-    contacts: list[_Contact]
+    contacts: list[Contact]
     last_contact_at: dict[str, float]
     last_sent_at: dict[str, float]
     history: dict[str, list[tuple[float, Fields]]]
@@ -62,7 +62,7 @@ def encode_state(state: CustomerState) -> bytes:
     head = (
         state.newest,
         state.traits,
-        [(c.at, c.target, c.channel, c.rule, c.decision_id, c.held) for c in state.contacts],
+        state.contacts,
         state.last_contact_at,
         state.last_sent_at,
         state.history,
@@ -92,7 +92,7 @@ def decode_state(customer_id: str, blob: bytes) -> CustomerState:
         s.traits,
         s.tags,
         s.opt_outs,
-        [Contact(*c) for c in s.contacts],
+        s.contacts,
         s.last_contact_at,
         s.last_sent_at,
         s.history,
