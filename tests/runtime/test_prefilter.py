@@ -144,8 +144,9 @@ rule french when viewed where customer.langs contains "fr" then tag "fr"
 
 
 def test_list_values_come_back_as_the_decoder_makes_them() -> None:
-    """Events whose fields or traits hold lists are decoded again by the engine (MessagePack
-    would give lists back, not the decoder's tuples, and `items == ["a", "b"]` would fail)."""
+    """Events whose fields or traits hold lists come from the reader as the decoder made
+    them: tuples (plain MessagePack would give lists back, and `items == ["a", "b"]` would
+    fail)."""
     lines = []
     for n in range(300):
         doc = {"id": f"v{n}", "event": "viewed", "customer_id": f"c{n % 7}",
