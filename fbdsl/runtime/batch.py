@@ -21,7 +21,7 @@ import orjson
 from fbdsl.compiler.graph import RuleGraph
 from fbdsl.runtime import decisions as d
 from fbdsl.runtime.engine import DEFAULT_MODE, Engine
-from fbdsl.runtime.events import IGNORED, Decoded, Decoder, Event, Rejected, TraitUpdate
+from fbdsl.runtime.events import IGNORED, Decoded, Decoder, Event, Rejected
 from fbdsl.runtime.fingerprints import drop_timers_of_changed_rules, rule_fingerprints
 from fbdsl.runtime.ledger import Ledger
 from fbdsl.runtime.prefilter import Prefilter
@@ -164,7 +164,12 @@ def run_batch(
             committed_work = items + counters.timers_fired
 
     timers, ignored = ledger.timers, 0
-    process, identify = engine.process, engine.identify
+    process, identify, handlers = engine.process, engine.identify, engine.handlers
+
+    def fire_timers_due_before(at: float) -> None:
+        while not timers.none_due_before(at) and engine.advance(at, False, commit_every):
+            commit_if_due()
+
     # The lines no rule reads are dropped by a reader process where one can be forked, and
     # most others decoded there too (prefilter.py); else all are decoded here.
     source: Prefilter | _Decoding
@@ -177,11 +182,19 @@ def run_batch(
         source = _Decoding(lines, decoder.decode_line, progress)
     try:
         for decoded in source:
-            if decoded is IGNORED:
+            if type(decoded) is Event:  # decoded by the reader process: most events
+                if timers.count:
+                    fire_timers_due_before(decoded.timestamp)
+                # (the event type's handler called here: Engine.process, one call less)
+                handle = handlers.get(decoded.name)
+                if handle is None:
+                    process(decoded)
+                else:
+                    handle(decoded)
+                items += 1
+            elif decoded is IGNORED:
                 ignored += 1
                 continue
-            if type(decoded) is Event:  # decoded by the reader process
-                batch: Iterable[Event | TraitUpdate] = (decoded,)
             else:
                 ignored += decoded.ignored
                 for rejected in decoded.rejected:
@@ -190,18 +203,14 @@ def run_batch(
                         dead_letters.write(rejected)
                     if on_rejected is not None:
                         on_rejected(rejected)
-                batch = decoded.items
-            for item in batch:
-                if timers.count:
-                    while not timers.none_due_before(item.timestamp) and engine.advance(
-                        item.timestamp, False, commit_every
-                    ):
-                        commit_if_due()
-                if isinstance(item, Event):
-                    process(item)
-                else:
-                    identify(item)
-                items += 1
+                for item in decoded.items:
+                    if timers.count:
+                        fire_timers_due_before(item.timestamp)
+                    if isinstance(item, Event):
+                        process(item)
+                    else:
+                        identify(item)
+                    items += 1
             if items + counters.timers_fired - committed_work >= commit_every:
                 commit_if_due()
             elif source.read >= last_stretch:  # (only a reader counts the bytes read)

@@ -158,7 +158,9 @@ class Engine:
         listened = set(self.matchers) | self.history_events
         self.listens_to_sends = bool({"survey_sent", "message_sent"} & listened)
         self.actions = ActionRunner(self, _contact_keep(graph))
-        self._handlers = {name: self._make_handler(name) for name in self.relevant_events}
+        # process() of each event type read (a caller may call one itself, for an event of
+        # that type, rather than through process()).
+        self.handlers = {name: self._make_handler(name) for name in self.relevant_events}
         self._generic_handler = self._make_handler(None)
 
     # -- compilation -----------------------------------------------------------------------
@@ -210,7 +212,7 @@ class Engine:
         de-duplication, so that a sidecar seeing every event of a product keeps no trace of
         the page views no rule cares about. (The decoder drops such lines before they are
         even validated; this is for callers that build events themselves.)"""
-        handle = self._handlers.get(event.name)
+        handle = self.handlers.get(event.name)
         if handle is None:
             if not event.traits:
                 self.counters.ignored += 1
@@ -230,7 +232,7 @@ class Engine:
 
     def _process(self, event: Event) -> None:
         """Update the customer's state for one (new) event and decide what it triggers."""
-        self._handlers.get(event.name, self._generic_handler)(event, False)
+        self.handlers.get(event.name, self._generic_handler)(event, False)
 
     def _make_handler(self, name: str | None) -> Callable[[Event, bool], None]:
         """process() for one event type (`name`; None for an event only its traits make
