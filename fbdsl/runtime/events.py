@@ -45,6 +45,12 @@ from fbdsl.runtime.timeutil import parse_duration_value, parse_time
 SEGMENT_TYPES = {"track", "identify", "batch", "page", "screen", "group", "alias"}
 
 
+# A value of an event field or a trait as decoded (and kept in the ledger): lists are tuples
+# (of scalars: no lists of lists). The typed MessagePack decoders (the reader process's
+# frames, the ledger's states) give tuples back for them.
+Value = str | int | float | bool | None | tuple[Any, ...]
+
+
 @attrs.define(slots=True, eq=False)
 class Event:
     """A decoded, validated event. `fields` holds every declared field (defaults applied)

@@ -7,9 +7,9 @@ each with the run's own decoder (the same code and rules: the same answers), and
 engine only the others, in frames on a pipe, with their line numbers: the Event itself
 where the line decoded to one event (most lines; its list values, tuples as the decoder made
 them, come back tuples: the frames are decoded as typed), else the line, which the engine
-decodes again. The engine never sees the rest, only
-their count. On a machine with a second core the reading happens there, beside the
-ledger's writer (W1: 2.45 s to 1.9 s with the memory ledger).
+decodes again. The engine never sees the rest, only their count. On a machine with a second
+core the reading happens there, beside the ledger's writer (W1: 2.45 s to 1.9 s with the
+memory ledger).
 
 Nothing changes but where the work is done: the line numbers, the counts of ignored lines,
 the rejected lines and their reasons, and every decision are those of an in-process run
@@ -31,15 +31,12 @@ from typing import IO
 
 import msgspec
 
-from fbdsl.runtime.events import IGNORED, Decoded, Event
+from fbdsl.runtime.events import IGNORED, Decoded, Event, Value
 
 DecodeLine = Callable[[bytes, int], Decoded | object]
 _HEADER = struct.Struct("<Q")
 FRAME_LINES = 2048  # lines to read per frame at most (the pipe applies back-pressure)
 _RUNNING = -1  # a frame's `total` until the end of the input
-# A value of an event field or a trait, as the decoder makes it: lists are tuples of scalars.
-Scalar = str | int | float | bool | None
-Value = Scalar | tuple[Scalar, ...]
 # A line that decodes to something: (number, line, and where the reader sends the Event
 # itself, an empty line and its name, customer id, timestamp, id, fields and traits).
 Entry = tuple[int, bytes, str, str, float, str, dict[str, Value], dict[str, Value] | None]

@@ -29,12 +29,11 @@ from typing import Any
 
 import msgspec
 
+from fbdsl.runtime.events import Value
 from fbdsl.runtime.state import Contact, CustomerState
 from fbdsl.runtime.timers import Timer, Trigger
 from fbdsl.runtime.timeutil import INFINITY
 
-# A value of an event field or a trait: lists are tuples (of scalars: no lists of lists).
-Value = str | int | float | bool | None | tuple[Any, ...]
 Fields = dict[str, Value]
 
 _Trigger = tuple[str, str, float, Fields, float | None]
