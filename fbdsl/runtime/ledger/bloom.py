@@ -3,73 +3,70 @@
 The SQLite ledger keeps every processed event id on disk; asking the database for each new
 event would cost microseconds, and keeping the ids in a Python set would cost about a
 hundred bytes each. The filter answers most questions (every new id, bar about 0.5%) from
-3 bytes per id; only a "maybe" goes to the database. It is rebuilt in each process from the
-stored ids (Python's string hash is salted per process), and grows by doubling.
+about 11 bits per id; only a "maybe" goes to the database. It is rebuilt in each process
+from the stored ids (Python's string hash, which the filter uses, is salted per process),
+and grows by a rebuild twice as large, or by stacking (`StackedBloomFilter`).
+
+The bits live in `rbloom` (Rust): a question and the update of an event id's first sight
+cost two calls into it, about 0.25 us, where the same filter in Python took 1.1 us (once per
+event: a tenth of a second per 100,000 events, in the engine's process).
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 
-BITS_PER_ITEM = 24  # with 2 probes: about 0.7% false positives
-MIN_BITS_LOG2 = 20
+from rbloom import Bloom
+
+FALSE_POSITIVE_RATE = 0.005
+MIN_CAPACITY = 50_000
+_ADD_BATCH = 10_000  # items handed to rbloom at a time by add_all
 
 
 class BloomFilter:
-    def __init__(self, expected: int = 0, min_bits_log2: int = MIN_BITS_LOG2) -> None:
-        log2 = min_bits_log2
-        while (1 << log2) < expected * BITS_PER_ITEM * 2:
-            log2 += 1
-        self.mask = (1 << log2) - 1
-        self.bits = bytearray(1 << (log2 - 3))
+    """A filter for `capacity` items (at least `expected`, twice as many when `expected` is
+    given: room to grow before the rebuild); `full` past that."""
+
+    def __init__(self, expected: int = 0, min_capacity: int = MIN_CAPACITY) -> None:
+        self.capacity = max(min_capacity, 2 * expected)
+        self.bits = Bloom(self.capacity, FALSE_POSITIVE_RATE)
         self.count = 0
 
     @property
     def full(self) -> bool:
         """Past its design load: rebuild it twice as large."""
-        return self.count * BITS_PER_ITEM > self.mask + 1
+        return self.count > self.capacity
 
     def add(self, item: str) -> None:
-        h = hash(item)
-        mask, bits = self.mask, self.bits
-        first, second = h & mask, (h >> 32) & mask  # two probes from one 64-bit hash
-        bits[first >> 3] |= 1 << (first & 7)
-        bits[second >> 3] |= 1 << (second & 7)
+        self.bits.add(item)
         self.count += 1
 
     def add_all(self, items: Iterable[str]) -> None:
-        for item in items:
-            self.add(item)
+        iterator = iter(items)
+        while batch := list(itertools.islice(iterator, _ADD_BATCH)):
+            self.bits.update(batch)
+            self.count += len(batch)
 
     def check_add(self, item: str) -> bool:
-        """Add the item; whether it may have been in already (one hash, two probes: the
-        question and the update of an event id's first sight, in one)."""
-        h = hash(item)
-        mask, bits = self.mask, self.bits
-        first, second = h & mask, (h >> 32) & mask
-        first_bit, second_bit = 1 << (first & 7), 1 << (second & 7)
-        first, second = first >> 3, second >> 3
-        if bits[first] & first_bit and bits[second] & second_bit:
+        """Add the item; whether it may have been in already (the question and the update
+        of an event id's first sight, in one)."""
+        bits = self.bits
+        if item in bits:
             return True
-        bits[first] |= first_bit
-        bits[second] |= second_bit
+        bits.add(item)
         self.count += 1
         return False
 
     def __contains__(self, item: str) -> bool:
-        h = hash(item)
-        mask, bits = self.mask, self.bits
-        first, second = h & mask, (h >> 32) & mask
-        return bool(bits[first >> 3] & (1 << (first & 7))) and bool(
-            bits[second >> 3] & (1 << (second & 7))
-        )
+        return item in self.bits
 
 
 class StackedBloomFilter:
     """Bloom filters stacked, for a process that must not pause: when the newest filter is
     past its design load, a twice larger one takes the new items, instead of a rebuild from
     every stored id (which took 150 ms at 300,000 ids, and grows with them). An item may be
-    in any filter; the false positive rate is at most the sum of theirs (about 0.7% each,
+    in any filter; the false positive rate is at most the sum of theirs (about 0.5% each,
     a handful of filters for millions of ids), each costing one database lookup."""
 
     full = False  # never rebuilt
@@ -80,7 +77,7 @@ class StackedBloomFilter:
     def add(self, item: str) -> None:
         newest = self.filters[-1]
         if newest.full:
-            newest = BloomFilter(newest.count * 2)
+            newest = BloomFilter(newest.capacity)  # (room for twice as many)
             self.filters.append(newest)
         newest.add(item)
 

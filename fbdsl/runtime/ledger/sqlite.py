@@ -67,9 +67,9 @@ KEY_COLUMNS = "due, rank, customer_id, action, timer_id"
 # How long opening a ledger waits for the lock: a run killed a moment ago may leave its
 # writer process finishing the commit it holds (writer.py), a fraction of a second.
 LOCK_WAIT = 5.0
-# The smallest Bloom filter of a batch run (2**23 bits, 1 MB): the first 350,000 ids without
-# a rebuild (each reads every stored id back; W1 rebuilt three times from 2**20).
-BATCH_FILTER_BITS_LOG2 = 23
+# The smallest Bloom filter of a batch run (about 500 KB): the first 350,000 ids without a
+# rebuild (each reads every stored id back; W1 rebuilt three times from 43,000).
+BATCH_FILTER_CAPACITY = 350_000
 
 
 class SqliteLedger(Ledger):
@@ -269,7 +269,7 @@ class SqliteLedger(Ledger):
         if self._filter_type is StackedBloomFilter:
             bloom = StackedBloomFilter(count)
         else:
-            bloom = BloomFilter(count, BATCH_FILTER_BITS_LOG2)
+            bloom = BloomFilter(count, BATCH_FILTER_CAPACITY)
         bloom.add_all(row[0] for row in self.db.execute(f"SELECT {column} FROM {table}"))
         bloom.add_all(flying)
         return bloom
