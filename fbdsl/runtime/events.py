@@ -25,6 +25,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
+import msgspec
 import orjson
 
 from fbdsl.compiler import program as p
@@ -51,18 +52,20 @@ SEGMENT_TYPES = {"track", "identify", "batch", "page", "screen", "group", "alias
 Value = str | int | float | bool | None | tuple[Any, ...]
 
 
-@attrs.define(slots=True, eq=False)
-class Event:
+class Event(msgspec.Struct, array_like=True, gc=False):
     """A decoded, validated event. `fields` holds every declared field (defaults applied)
-    plus `customer_id`, `timestamp` (epoch seconds) and `id`. Never changed once made (not
-    frozen only because a frozen class costs five times as much to build, once per event)."""
+    plus `customer_id`, `timestamp` (epoch seconds) and `id`. Never changed once made.
+
+    A msgspec Struct: made by a C call (once per event), and the reader process's frames
+    (prefilter.py) carry Events as they are, decoded back into Events in C. (Scalars, and
+    dicts of scalars and tuples: no cycles for the garbage collector to follow.)"""
 
     name: str
     customer_id: str
     timestamp: float
     id: str
-    fields: dict[str, Any]
-    traits: dict[str, Any] | None
+    fields: dict[str, Value]
+    traits: dict[str, Value] | None
     line: int
 
 

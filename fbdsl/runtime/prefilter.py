@@ -4,12 +4,12 @@ A sidecar's stream, or a product's event export, is mostly events no rule reads 
 its lines); the engine's process still had to read and parse each of them (0.4 s of a W1
 run) before dropping it. `Prefilter` forks a reader process that reads the lines, decodes
 each with the run's own decoder (the same code and rules: the same answers), and hands the
-engine only the others, in frames on a pipe, with their line numbers: the Event itself
-where the line decoded to one event (most lines; its list values, tuples as the decoder made
-them, come back tuples: the frames are decoded as typed), else the line, which the engine
-decodes again. The engine never sees the rest, only their count. On a machine with a second
-core the reading happens there, beside the ledger's writer (W1: 2.45 s to 1.9 s with the
-memory ledger).
+engine only the others, in frames on a pipe: the Event itself where the line decoded to one
+event (most lines: a msgspec Struct, decoded back as one in C; its list values, tuples as the
+decoder made them, come back tuples: the frames are decoded as typed), else the line and its
+number, which the engine decodes again, in its place among the Events. The engine never
+sees the rest, only their count. On a machine with a second core the reading happens there,
+beside the ledger's writer (W1: 2.45 s to 1.9 s with the memory ledger).
 
 Nothing changes but where the work is done: the line numbers, the counts of ignored lines,
 the rejected lines and their reasons, and every decision are those of an in-process run
@@ -31,16 +31,16 @@ from typing import IO
 
 import msgspec
 
-from fbdsl.runtime.events import IGNORED, Decoded, Event, Value
+from fbdsl.runtime.events import IGNORED, Decoded, Event
 
 DecodeLine = Callable[[bytes, int], Decoded | object]
 _HEADER = struct.Struct("<Q")
 FRAME_LINES = 2048  # lines to read per frame at most (the pipe applies back-pressure)
 _RUNNING = -1  # a frame's `total` until the end of the input
-# A line that decodes to something: (number, line, and where the reader sends the Event
-# itself, an empty line and its name, customer id, timestamp, id, fields and traits).
-Entry = tuple[int, bytes, str, str, float, str, dict[str, Value], dict[str, Value] | None]
-Frame = tuple[int, int, int, list[Entry]]  # (ignored, bytes read, total or _RUNNING, lines)
+# A frame: (ignored, bytes read, total or _RUNNING, the Events the reader decoded, and the
+# lines the engine decodes again: (how many of those Events come before it, number, line)).
+Reread = tuple[int, int, bytes]
+Frame = tuple[int, int, int, list[Event], list[Reread]]
 
 
 class PrefilterError(Exception):
@@ -96,16 +96,20 @@ class Prefilter:
             frame = decode(source.read(_HEADER.unpack(header)[0]))
             if type(frame) is bytes:
                 raise PrefilterError(frame.decode(errors="replace"))
-            ignored, size, total, entries = frame  # type: ignore[misc]
+            ignored, size, total, events, rereads = frame  # type: ignore[misc]
             self.ignored += ignored
             self.read += size
             if progress is not None:
                 progress(size)
-            for number, raw, name, customer_id, timestamp, event_id, fields, traits in entries:
-                if raw:
+            if rereads:
+                done = 0
+                for before, number, raw in rereads:
+                    yield from events[done:before]
+                    done = before
                     yield reread(raw, number)
-                    continue
-                yield Event(name, customer_id, timestamp, event_id, fields, traits, number)
+                yield from events[done:]
+            else:
+                yield from events  # (most frames: the Events as msgspec made them, in C)
             if total != _RUNNING:
                 self.lines = total
                 self.close()
@@ -129,7 +133,8 @@ class Prefilter:
 
 def _read(lines: Iterable[bytes], decode: DecodeLine, out: int) -> None:
     """The reader's loop: a frame every FRAME_LINES lines that decode to something."""
-    entries: list[Entry] = []
+    events: list[Event] = []
+    rereads: list[Reread] = []
     ignored = size = number = 0
     for number, raw in enumerate(lines, 1):
         size += len(raw)
@@ -144,14 +149,13 @@ def _read(lines: Iterable[bytes], decode: DecodeLine, out: int) -> None:
             continue
         event = items[0] if len(items) == 1 and not decoded.rejected else None
         if type(event) is Event and not decoded.ignored:
-            entries.append((number, b"", event.name, event.customer_id, event.timestamp,
-                            event.id, event.fields, event.traits))  # fmt: skip
+            events.append(event)
         else:  # decoded again by the engine
-            entries.append((number, raw, "", "", 0.0, "", {}, None))
-        if len(entries) >= FRAME_LINES:
-            _send(out, None, (ignored, size, _RUNNING, entries))
-            entries, ignored, size = [], 0, 0
-    _send(out, None, (ignored, size, number, entries))
+            rereads.append((len(events), number, raw))
+        if len(events) + len(rereads) >= FRAME_LINES:
+            _send(out, None, (ignored, size, _RUNNING, events, rereads))
+            events, rereads, ignored, size = [], [], 0, 0
+    _send(out, None, (ignored, size, number, events, rereads))
 
 
 _encode = msgspec.msgpack.Encoder().encode
