@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from fbdsl.compiler import program as p
 from fbdsl.runtime import decisions as d
+from fbdsl.runtime.decisions import Decision
 from fbdsl.runtime.state import Contact, CustomerState
 from fbdsl.runtime.timers import QUIET, Timer, Trigger
 from fbdsl.runtime.timeutil import format_time
@@ -56,10 +57,11 @@ class ActionRunner:
         channel: str | None,
         status: str,
         reason: str | None,
-        extra: dict[str, Any] | None = None,
+        task: tuple[str, str | None, dict[str, Any]] | None = None,
         salt: str = "",
     ) -> str:
-        """Emit one decision (the format of decisions.py) and return its id."""
+        """Emit one decision (the format of decisions.py) and return its id. `task`: a
+        task's team, due time and notes."""
         engine = self.engine
         name, action, target = rule.described[index]
         customer_id = state.customer_id
@@ -71,21 +73,12 @@ class ActionRunner:
         view = trigger.view
         if view is None:
             view = trigger.view = engine.views[trigger.event](trigger)
-        decision = {
-            "decision_id": did,
-            "at": view["timestamp"] if now == trigger.timestamp else format_time(now),
-            "rule": name,
-            "customer_id": customer_id,
-            "action": action,
-            "target": target,
-            "channel": channel,
-            "status": status,
-            "reason": reason,
-            "trigger": view,
-            "mode": self.mode,
-        }
-        if extra:
-            decision.update(extra)
+        at = view["timestamp"] if now == trigger.timestamp else format_time(now)
+        decision = Decision(
+            did, at, name, customer_id, action, target, channel, status, reason, view, self.mode
+        )
+        if task is not None:
+            decision.team, decision.due, decision.notes = task
         engine.output.append(decision)
         counts = engine.counters.by_rule_status
         key = (name, status)
@@ -140,8 +133,8 @@ class ActionRunner:
                 value = fn(trigger.fields, state, now, trigger.prev, trigger.fields)
                 notes[key] = format_time(value) if is_time and value is not None else value
             due = format_time(now + action.due) if action.due is not None else None
-            extra = {"team": action.team, "due": due, "notes": notes}
-            did = self._decision(rule, index, trigger, state, now, None, status, None, extra)
+            task = (action.team, due, notes)
+            did = self._decision(rule, index, trigger, state, now, None, status, None, task)
             if not held:
                 self.engine.feed_back(
                     "create_task",

@@ -137,20 +137,25 @@ def run_batch(
 
     def commit() -> None:
         decided = engine.take_output()
-        encoded = d.encode_all(decided)
-        selected = encoded
-        if not every_status:
-            selected = [
-                line
-                for decision, line in zip(decided, encoded, strict=True)
-                if decision["status"] in statuses
-            ]
-        sink.write(selected, ledger)
-        if audit_log:
-            ledger.log_decisions(zip([x["customer_id"] for x in decided], encoded, strict=True))
+        if every_status and not audit_log:  # (the usual run: the lines in one piece)
+            sink.write([d.encode_lines(decided)], ledger)
+            written = len(decided)
+        else:
+            encoded = d.encode_all(decided)
+            selected = encoded
+            if not every_status:
+                selected = [
+                    line
+                    for decision, line in zip(decided, encoded, strict=True)
+                    if decision.status in statuses
+                ]
+            sink.write(selected, ledger)
+            if audit_log:
+                ledger.log_decisions(zip([x.customer_id for x in decided], encoded, strict=True))
+            written = len(selected)
         ledger.commit()
-        report.decisions += len(encoded)
-        report.written += len(selected)
+        report.decisions += len(decided)
+        report.written += written
 
     # Commit after `commit_every` units of work: input items and timers fired alike, so a
     # burst of timers (a long quiet spell, --flush) is committed in bounded batches too.

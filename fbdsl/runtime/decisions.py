@@ -10,7 +10,8 @@ lookup.
 
 `status` is one of sent, suppressed, held_out, deferred, cancelled. `decision_id` is derived
 from (rule, customer, trigger id, action index, channel, status kind), so a re-run gives
-the same ids. (actions.py builds each decision, in this order of keys.)
+the same ids. (actions.py builds each decision, a `Decision`, whose fields are these keys
+in this order.)
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from __future__ import annotations
 from hashlib import blake2b
 from typing import Any
 
-import orjson
+import msgspec
+from msgspec import UNSET, UnsetType
 
 from fbdsl.runtime.timeutil import format_time
 
@@ -70,13 +72,46 @@ def trigger_view(
             "properties": properties}  # fmt: skip
 
 
-def encode(decision: dict[str, Any]) -> bytes:
-    # `+ b"\n"` makes a bytes object of the right size: orjson's own result keeps a buffer
-    # of about 4 KB (100,000 decisions held 405 MB instead of 52 MB, until their commit).
-    return orjson.dumps(decision) + b"\n"
+class Decision(msgspec.Struct, omit_defaults=True, gc=False):
+    """One decision, its keys in the order above. A msgspec Struct rather than a dict: made
+    by one C call and encoded by msgspec in C, a batch of them in one call (`encode_lines`),
+    where a dict per decision and an orjson call each cost three times as much (once per
+    decision: W1 makes 164,000). The task fields are left out of other decisions (UNSET);
+    a task's `due` may be null. (Strings and dicts of scalars: no cycles for the garbage
+    collector to follow.)"""
+
+    decision_id: str
+    at: str
+    rule: str
+    customer_id: str
+    action: str
+    target: str
+    channel: str | None
+    status: str
+    reason: str | None
+    trigger: dict[str, Any]
+    mode: str
+    team: str | UnsetType = UNSET
+    due: str | UnsetType | None = UNSET
+    notes: dict[str, Any] | UnsetType = UNSET
 
 
-def encode_all(decisions: list[dict[str, Any]]) -> list[bytes]:
+_encoder = msgspec.json.Encoder()
+_encode = _encoder.encode
+
+
+def encode(decision: Decision) -> bytes:
+    """A decision as one JSON line. (Floats as msgspec writes them: the shortest text that
+    reads back the same, with no `+` in an exponent: 1e16.)"""
+    return _encode(decision) + b"\n"
+
+
+def encode_all(decisions: list[Decision]) -> list[bytes]:
     """`encode` of each decision (one call for a batch: this runs for every decision)."""
-    dumps = orjson.dumps
-    return [dumps(decision) + b"\n" for decision in decisions]
+    return [_encode(decision) + b"\n" for decision in decisions]
+
+
+def encode_lines(decisions: list[Decision]) -> bytes:
+    """The JSON lines of a batch of decisions, in one piece (the same bytes as joining
+    `encode_all`'s, in one C call)."""
+    return _encoder.encode_lines(decisions)

@@ -153,7 +153,7 @@ class Engine:
         self.rules_by_name = {rule.node.name: rule for rule in self.rules.values()}
         ranked = sorted(graph.rules, key=lambda rule: (-rule.priority, rule.index))
         self.rank = {rule.name: rank for rank, rule in enumerate(ranked)}
-        self.output: list[dict[str, Any]] = []
+        self.output: list[d.Decision] = []
         self._feedback: list[Event] = []
         listened = set(self.matchers) | self.history_events
         self.listens_to_sends = bool({"survey_sent", "message_sent"} & listened)
@@ -519,7 +519,7 @@ class Engine:
             view = trigger.view = self.views[trigger.event](trigger)
         return view
 
-    def take_output(self) -> list[dict[str, Any]]:
+    def take_output(self) -> list[d.Decision]:
         out, self.output = self.output, []
         return out
 

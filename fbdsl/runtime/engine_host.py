@@ -242,9 +242,7 @@ class EngineHost:
             encoded = d.encode_all(decided)
             for sink in self.sinks:
                 sink.write(encoded, self.ledger)
-            self.ledger.log_decisions(
-                zip([x["customer_id"] for x in decided], encoded, strict=True)
-            )
+            self.ledger.log_decisions(zip([x.customer_id for x in decided], encoded, strict=True))
             added = len(encoded)
             self._deciding_rounds += 1
             if self._deciding_rounds == self._kill_at:
