@@ -125,6 +125,7 @@ def run_batch(
         graph.traits,
         strict=strict,
         read=frozenset(engine.relevant_events),
+        gates=engine.gates,
     )
     report = RunReport()
     sink = out if isinstance(out, StreamSink | FileSink) else StreamSink(out)

@@ -249,6 +249,30 @@ def compile_matchers(graph: RuleGraph, active: list[RuleNode]) -> tuple[dict[str
     return {event: namespace[name] for event, name in names.items()}, text
 
 
+def compile_gates(
+    graph: RuleGraph, rules_by_event: dict[str, list[RuleNode]]
+) -> dict[str, Callable[[dict[str, Any]], bool]]:
+    """Per event type, whether an event's own fields pass every field test of at least one
+    of its rules (`rules_by_event`): the rules' field tests alone, an `or` of `and`s. An
+    event type with a rule that has no field test gets none (every event may match)."""
+    source = _Source(graph)
+    names: dict[str, str] = {}
+    for event, rules in rules_by_event.items():
+        if not rules or any(not rule.field_tests[event] for rule in rules):
+            continue
+        alternatives = [
+            "(" + " and ".join(
+                source.expr(graph.field_tests[i].expr, event)[0] for i in rule.field_tests[event]
+            ) + ")"
+            for rule in rules
+        ]  # fmt: skip
+        names[event] = f"gate_{event}"
+        source.lines += [f"def gate_{event}(f):", f"    return {' or '.join(alternatives)}", ""]
+    namespace = _namespace(source)
+    exec(compile("\n".join(source.lines), "<fbdsl field gates>", "exec"), namespace)
+    return {event: namespace[name] for event, name in names.items()}
+
+
 def compile_predicate(
     graph: RuleGraph, expr: p.TExpr, event: str
 ) -> Callable[[dict[str, Any], CustomerState, float, float | None, dict[str, Any]], Any]:

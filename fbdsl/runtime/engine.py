@@ -24,6 +24,7 @@ from fbdsl.runtime import decisions as d
 from fbdsl.runtime.actions import ActionRunner, action_name, action_target
 from fbdsl.runtime.codegen import (
     compile_field_copy,
+    compile_gates,
     compile_matchers,
     compile_predicate,
     compile_trigger_view,
@@ -146,6 +147,22 @@ class Engine:
             | self.last_seen_events
             | self.watched_events
             | {OPT_OUT_EVENT, OPT_IN_EVENT}
+        )
+        # Events whose only use is to trigger rules, and whose own fields pass no rule's
+        # field tests, cannot change anything: the decoder counts them as ignored, as it
+        # does the events nothing reads (docs/running.md), before they are even sent here.
+        only_triggers = set(self.matchers) - (
+            self.history_events
+            | self.last_seen_events
+            | self.watched_events
+            | {OPT_OUT_EVENT, OPT_IN_EVENT}
+        )
+        self.gates = compile_gates(
+            graph,
+            {
+                event: [graph.rules[i] for i in graph.dispatch[event] if graph.rules[i] in active]
+                for event in sorted(only_triggers)
+            },
         )
         self.views = TriggerViews(graph)
         self.counters = Counters()

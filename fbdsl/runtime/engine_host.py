@@ -96,7 +96,11 @@ def new_engine(rules: RuleSet, ledger: Ledger, mode: str) -> tuple[Engine, Decod
     graph = rules.graph
     engine = Engine(graph, ledger, mode=mode)
     decoder = Decoder(
-        graph.events, graph.external_names, graph.traits, read=frozenset(engine.relevant_events)
+        graph.events,
+        graph.external_names,
+        graph.traits,
+        read=frozenset(engine.relevant_events),
+        gates=engine.gates,
     )
     return engine, decoder
 

@@ -169,6 +169,7 @@ class Decoder:
         strict: bool = False,
         read: frozenset[str] | None = None,
         fast: bool = True,
+        gates: Mapping[str, Callable[[dict[str, Any]], bool]] | None = None,
     ) -> None:
         self.events = events
         self.names = {**{name: name for name in events}, **external_names}
@@ -182,6 +183,10 @@ class Decoder:
             external for external, name in self.names.items() if read is None or name in read
         )
         self.skip_unread = read is not None and not strict
+        # Per event type whose only use is to trigger rules (Engine.gates): whether its own
+        # fields could match one. A valid event of such a type that no rule could match, and
+        # with no traits aboard, is ignored too (validated first: a bad line is rejected).
+        self.gates = dict(gates or {})
         # What one input line yields. The fast path (events_fast.py: msgspec, typed
         # decoding in C) returns exactly what the reference path does, which it falls back
         # on whenever it cannot be sure; `fast=False` takes the reference path only.
@@ -284,6 +289,10 @@ class Decoder:
         fields["id"] = event_id or ""
         identity = event_id or derived_event_id(source)
         converted = self.convert_traits(traits) if traits else None
+        if converted is None:
+            gate = self.gates.get(name)
+            if gate is not None and not gate(fields):
+                return None  # (ignored: no rule's field tests pass, nothing else reads it)
         return Event(name, customer_id, at, identity, fields, converted, line)
 
     # -- Segment / RudderStack -------------------------------------------------------------

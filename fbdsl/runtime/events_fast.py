@@ -196,14 +196,18 @@ def _result_code(bare: bool) -> list[str]:
     ]
 
 
-def _compile_event(schema: p.EventSchema) -> Finish:
+def _compile_event(
+    schema: p.EventSchema, gate: Callable[[dict[str, Any]], bool] | None = None
+) -> Finish:
     """Generated code that finishes the decoding of a line of this event type: checks the
     envelope, checks and converts the properties as the reference path's converter does,
     and builds the `fields` dict (customer_id, timestamp and id last, in the same order)
-    and the Event, with the traits given (already converted). Raises whenever the reference
-    path is to decide."""
+    and the Event, with the traits given (already converted); one ignored line, as the
+    reference path, for an event without traits whose fields its type's `gate` refuses.
+    Raises whenever the reference path is to decide."""
     namespace: dict[str, Any] = {
         "NAME": schema.name,
+        "GATE": gate,
         "M": 2**63,
         "Decoded": Decoded,
         "Event": Event,
@@ -247,6 +251,10 @@ def _compile_event(schema: p.EventSchema) -> Finish:
         *entries,
         "        'customer_id': customer_id, 'timestamp': at, 'id': event_id,",
         "    }",
+        *(
+            ["    if traits is None and not GATE(fields):", "        return Decoded([], [], 1)"]
+            * bool(gate)
+        ),
         *_result_code(_BARE),
     ]
     exec(compile("\n".join(code), f"<fbdsl fast decoder {schema.name}>", "exec"), namespace)
@@ -310,7 +318,10 @@ def fast_decode_line(decoder: Decoder) -> DecodeLine:
     envelope = msgspec.json.Decoder(_Envelope).decode
     names, read_names = decoder.names, decoder.read_names
     strict, skip_unread = decoder.strict, decoder.skip_unread
-    finishers = {name: _compile_event(schema) for name, schema in decoder.events.items()}
+    finishers = {
+        name: _compile_event(schema, decoder.gates.get(name))
+        for name, schema in decoder.events.items()
+    }
     declared = {external: finishers[name] for external, name in names.items()}
     # The events looked up first: those read (all declared ones when every line is checked).
     first = {external: declared[external] for external in read_names} if skip_unread else declared

@@ -51,26 +51,38 @@ customer { tier: "basic" | "gold" = "basic"  signup: time }
 channel email
 """)
 
-# (strict, read): every way the engine builds a decoder. `visit` and `signup` are unread
-# in the second; `page_viewed` is declared by no rule set.
-CONFIGS = [
-    (False, None),
-    (False, frozenset({"order_completed", "payment"})),
-    (True, None),
-    (True, frozenset({"order_completed"})),
+# Gates (Engine.gates): events of these types whose fields no rule could match are ignored.
+GATES = {"order_completed": lambda f: f["total"] > 10, "signup": lambda f: f["plan"] == "pro"}
+
+# (strict, read, gates): every way the engine builds a decoder. `visit` and `signup` are
+# unread in the second; `page_viewed` is declared by no rule set.
+CONFIGS: list[tuple[bool, frozenset[str] | None, dict[str, Any] | None]] = [
+    (False, None, None),
+    (False, frozenset({"order_completed", "payment"}), None),
+    (True, None, None),
+    (True, frozenset({"order_completed"}), None),
+    (False, frozenset({"order_completed", "signup"}), GATES),
 ]
 
 
-def decoders(strict: bool, read: frozenset[str] | None) -> tuple[Decoder, Decoder]:
+def decoders(
+    strict: bool, read: frozenset[str] | None, gates: dict[str, Any] | None = None
+) -> tuple[Decoder, Decoder]:
     def make(fast: bool) -> Decoder:
         return Decoder(
-            GRAPH.events, GRAPH.external_names, GRAPH.traits, strict=strict, read=read, fast=fast
+            GRAPH.events,
+            GRAPH.external_names,
+            GRAPH.traits,
+            strict=strict,
+            read=read,
+            fast=fast,
+            gates=gates,
         )
 
     return make(True), make(False)
 
 
-DECODERS = [decoders(strict, read) for strict, read in CONFIGS]
+DECODERS = [decoders(*config) for config in CONFIGS]
 
 
 @pytest.fixture(autouse=True)
@@ -503,6 +515,11 @@ def test_the_common_lines_take_the_fast_path(monkeypatch: pytest.MonkeyPatch) ->
     (event,) = fast.decode_line(int_valued, 4).items  # an int-valued float for an int...
     assert isinstance(event, Event) and type(event.fields["items"]) is int
     assert calls == [int_valued]  # ... is converted by the reference path
+    gated, _ = decoders(False, frozenset({"order_completed"}), GATES)
+    assert gated.decode_line(ORDER % (b"5", b""), 5).ignored == 1  # no rule could match it
+    (event,) = gated.decode_line(ORDER % (b"50", b""), 6).items
+    assert isinstance(event, Event) and event.fields["total"] == 50
+    assert calls == [int_valued]
 
 
 def test_traits_are_kept_by_text(monkeypatch: pytest.MonkeyPatch) -> None:

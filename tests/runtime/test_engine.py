@@ -308,3 +308,39 @@ def test_events_nothing_reads_are_ignored_and_not_remembered_but_traits_are_dedu
     assert again == [] and (report.duplicates, report.ignored) == (2, 1)
     assert ledger.states["c1"].traits == {"tier": "premium"}
     assert len(first) == 1
+
+
+def test_events_whose_fields_no_rule_accepts_are_ignored_unless_something_else_reads_them() -> None:
+    """An event whose only use is to trigger rules, and whose own fields pass no rule's
+    field tests, can change nothing: it is ignored and not remembered, as an event nothing
+    reads. Not so with traits aboard, for an event some history or `since` reads, for a
+    type with a rule that has no field test, or for a line that is invalid (rejected)."""
+    rules = """
+rule big when cart_abandoned where total > 100 and cart_id != "x" then send survey "nps"
+rule other when cart_abandoned where total > 50 and customer.tier == "premium"
+    then tag "other"
+rule refund when order_completed where total > 10 and count(order_completed within 30d) >= 2
+    then tag "repeat"
+"""
+    graph = graph_of(BASE + rules)
+    ledger = MemoryLedger()
+    small = event("cart_abandoned", "c1", "2026-01-01T00:00:00Z", "a1", cart_id="k", total=20)
+    with_traits = {**small, "id": "a2", "traits": {"tier": "premium"}}
+    bad = {**small, "id": "a3", "properties": {"cart_id": "k"}}  # missing its total
+    middling = event("cart_abandoned", "c1", "2026-01-01T01:00:00Z", "a4", cart_id="k", total=60)
+    cheap_order = event("order_completed", "c1", "2026-01-01T02:00:00Z", "o1", total=1)
+    events = [small, with_traits, bad, middling, cheap_order]
+    decisions, report = run(graph, events, ledger)
+    assert (report.events, report.ignored, report.rejected) == (3, 1, 1)
+    assert ledger.seen_ids == {"a2", "a4", "o1"}  # a1 is not remembered
+    assert ledger.states["c1"].traits == {"tier": "premium"}  # its traits were kept
+    assert [len(x) for x in ledger.states["c1"].history.values()] == [1]  # o1 counted
+    assert brief(decisions) == [("other", "c1", "tag", None, "sent")]
+    again, report = run(graph, events, ledger)
+    assert again == [] and (report.duplicates, report.ignored, report.rejected) == (3, 1, 1)
+
+    # A rule with no field test: every event of its type may match, none is ignored.
+    graph = graph_of(BASE + rules + 'rule any when cart_abandoned then tag "seen"')
+    decisions, report = run(graph, [small])
+    assert (report.events, report.ignored) == (1, 0)
+    assert brief(decisions) == [("any", "c1", "tag", None, "sent")]

@@ -152,7 +152,9 @@ def test_bad_input_statuses_and_the_dead_letter_file(start_server: Any, tmp_path
             track("c2", "Checkout Started", "g2", order_id="o2", value="lots"),
             {"type": "track", "userId": "c3", "event": "Checkout Started"},
             track("c4", "Page Viewed", "g4"),
-            track("c5", "Checkout Started", "g5", when="2999-01-01T00:00:00Z", order_id="o5"),
+            track(
+                "c5", "Checkout Started", "g5", when="2999-01-01T00:00:00Z", order_id="o5", value=50
+            ),
         ]
     }
     partial = server.post("/v1/batch", batch, auth)
