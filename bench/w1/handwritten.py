@@ -7,7 +7,8 @@ dicts keyed by customer, no framework, no persistence. It keeps only what the fi
 the policy read: the customer's tier, the last contact (with `limit 1 contact per 30d` and a
 single channel, the last contact is the whole contact log that matters), the times of the
 customer's orders in the last 90 days, and the ids of the events it read (at-least-once input
-must not double-contact; like the engine, it forgets events nothing reads, ids included).
+must not double-contact; like the engine, it forgets events nothing reads, ids included,
+and the checkouts and refunds too small for any rule).
 It trusts the input's shape: no schema validation.
 
 Semantics, as in bench/w1/rules.fbdsl and docs/language.md: rules triggered by one event are
@@ -68,6 +69,11 @@ def decide(lines: Iterator[bytes], out: IO[bytes]) -> int:
         traits = document.get("traits")
         if event not in TRIGGERS and not (traits and event in DECLARED):
             continue  # nothing reads it
+        if not traits and (
+            (event == "checkout_started" and document["properties"]["total"] <= 150)
+            or (event == "order_refunded" and document["properties"]["total"] <= 20)
+        ):
+            continue  # no rule could match it, and nothing else reads it (as the engine)
         eid = document.get("id") or derived_event_id(document)
         if eid in seen:
             continue
