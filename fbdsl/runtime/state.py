@@ -11,7 +11,6 @@ from bisect import insort
 from operator import attrgetter, itemgetter
 from typing import Any
 
-import attrs
 import msgspec
 
 from fbdsl.runtime.timers import Timer
@@ -35,19 +34,22 @@ class Contact(msgspec.Struct, array_like=True, gc=False):
     held: bool = False  # a held-out (control group) contact: recorded, never sent
 
 
-@attrs.define(slots=True)
-class CustomerState:
+class CustomerState(msgspec.Struct):
+    """One customer's state. A msgspec Struct rather than an attrs class: made (empty, on a
+    customer's first event: W1 makes 100,000) by one C call, in half the time."""
+
     customer_id: str
-    traits: dict[str, Any] = attrs.Factory(dict)
-    tags: set[str] = attrs.Factory(set)
-    opt_outs: set[str] = attrs.Factory(set)  # channels, or "*" for all
-    contacts: list[Contact] = attrs.Factory(list)  # oldest first, within the kept window
-    last_contact_at: dict[str, float] = attrs.Factory(dict)  # "*" and per channel
-    last_sent_at: dict[str, float] = attrs.Factory(dict)  # per survey/message
-    history: dict[str, list[tuple[float, dict[str, Any]]]] = attrs.Factory(dict)
-    last_seen: dict[str, float] = attrs.Factory(dict)  # per event type
+    traits: dict[str, Any] = msgspec.field(default_factory=dict)
+    tags: set[str] = msgspec.field(default_factory=set)
+    opt_outs: set[str] = msgspec.field(default_factory=set)  # channels, or "*" for all
+    # oldest first, within the kept window
+    contacts: list[Contact] = msgspec.field(default_factory=list)
+    last_contact_at: dict[str, float] = msgspec.field(default_factory=dict)  # "*", per channel
+    last_sent_at: dict[str, float] = msgspec.field(default_factory=dict)  # per survey/message
+    history: dict[str, list[tuple[float, dict[str, Any]]]] = msgspec.field(default_factory=dict)
+    last_seen: dict[str, float] = msgspec.field(default_factory=dict)  # per event type
     newest: float = -INFINITY  # newest event time seen for this customer
-    timers: dict[str, Timer] = attrs.Factory(dict)  # pending timers, by id
+    timers: dict[str, Timer] = msgspec.field(default_factory=dict)  # pending timers, by id
 
     # -- ledger predicates -----------------------------------------------------------------
 

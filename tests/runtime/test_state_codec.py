@@ -129,7 +129,7 @@ def assert_same(a: Any, b: Any, where: str = "state") -> None:
         for field in attrs.fields(type(a)):
             if field.eq:
                 assert_same(getattr(a, field.name), getattr(b, field.name), f"{where}.{field.name}")
-    elif isinstance(a, msgspec.Struct):  # (Contact)
+    elif isinstance(a, msgspec.Struct):  # (CustomerState, Contact)
         for name in a.__struct_fields__:
             assert_same(getattr(a, name), getattr(b, name), f"{where}.{name}")
     elif isinstance(a, dict):
