@@ -15,7 +15,7 @@ from __future__ import annotations
 import heapq
 from typing import Any, Protocol
 
-import attrs
+import msgspec
 
 SEND, ABSENCE, QUIET = "send", "absence", "quiet"
 
@@ -23,22 +23,25 @@ TimerKey = tuple[float, int, str, int, str]  # due, rule rank, customer id, acti
 _LAST_KEY: TimerKey = (float("inf"), 0, "", 0, "")  # a horizon beyond every key
 
 
-@attrs.define(slots=True)
-class Trigger:
-    """What a rule was triggered by, kept for decisions and for re-checks at fire time."""
+class Trigger(msgspec.Struct):
+    """What a rule was triggered by, kept for decisions and for re-checks at fire time. A
+    msgspec Struct: made by one C call, once per event that matches a rule (and once per
+    timer read back from the ledger)."""
 
     event: str
     id: str
     timestamp: float
     fields: dict[str, Any]
     prev: float | None  # the customer's previous event of this type (since, first_time)
-    # The trigger as its decisions show it, made once for all of them (not persisted).
-    view: dict[str, Any] | None = attrs.field(default=None, eq=False)
+    # The trigger as its decisions show it, made once for all of them: not persisted, so a
+    # trigger read back has none (compare triggers without it).
+    view: dict[str, Any] | None = None
     # (Timers and their triggers are persisted by fbdsl.runtime.ledger.codec.)
 
 
-@attrs.define(slots=True)
-class Timer:
+class Timer(msgspec.Struct):
+    """A pending timer. A msgspec Struct: made by one C call (W2 sets 614,000)."""
+
     id: str
     due: float
     kind: str  # SEND, ABSENCE or QUIET

@@ -7,7 +7,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import attrs
 import msgspec
 import orjson
 import pytest
@@ -122,16 +121,13 @@ def states(draw: st.DrawFn, json_safe: bool = False) -> CustomerState:
 
 
 def assert_same(a: Any, b: Any, where: str = "state") -> None:
-    """Equal, and of the same types all the way down (attrs fields compared by equality:
-    `Trigger.view`, a cache, is not)."""
+    """Equal, and of the same types all the way down (every field, but `Trigger.view`: a
+    cache, never persisted)."""
     assert type(a) is type(b), f"{where}: {type(a).__name__} != {type(b).__name__}"
-    if attrs.has(type(a)):
-        for field in attrs.fields(type(a)):
-            if field.eq:
-                assert_same(getattr(a, field.name), getattr(b, field.name), f"{where}.{field.name}")
-    elif isinstance(a, msgspec.Struct):  # (CustomerState, Contact)
+    if isinstance(a, msgspec.Struct):  # (CustomerState, Contact, Timer, Trigger)
         for name in a.__struct_fields__:
-            assert_same(getattr(a, name), getattr(b, name), f"{where}.{name}")
+            if not (isinstance(a, Trigger) and name == "view"):
+                assert_same(getattr(a, name), getattr(b, name), f"{where}.{name}")
     elif isinstance(a, dict):
         assert set(a) == set(b), f"{where}: keys {list(a)} != {list(b)}"
         for key in a:
@@ -153,7 +149,6 @@ def assert_same(a: Any, b: Any, where: str = "state") -> None:
 @given(states())
 def test_every_state_decodes_to_the_same_state(state: CustomerState) -> None:
     back = decode_state(state.customer_id, encode_state(state))
-    assert back == state
     assert_same(back, state)
     assert all(t.trigger.view is None for t in back.timers.values())
 
@@ -162,7 +157,6 @@ def test_every_state_decodes_to_the_same_state(state: CustomerState) -> None:
 @given(states(json_safe=True))
 def test_a_version_3_json_state_reads_back_the_same(state: CustomerState) -> None:
     back = state_from_json(state.customer_id, orjson.loads(v3_json(state)))
-    assert back == state
     assert_same(back, state)
 
 

@@ -6,8 +6,9 @@ position, never maps of long key names; the customer id is the row's key, not re
 contacts, timers and triggers are arrays of their attributes; times are floats; tuples (the
 history's `(at, fields)` entries, list values of fields and traits) are encoded as they are.
 The decoder is typed (msgspec builds the containers in C, list-valued fields come back as
-tuples, as the engine made them, and contacts as the `Contact` Structs they are); only the
-attrs objects (the state, timers and triggers) are made in Python.
+tuples, as the engine made them, and contacts as the `Contact` Structs they are); the
+state, its timers and their triggers (Structs too, but laid out by hand: their layout came
+first) are then made from what it returns.
 
 Layout of a state (schema version 4), an array of 7 to 10 items, the trailing empty ones
 left out:
