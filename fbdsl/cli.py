@@ -199,7 +199,7 @@ def _parse_duration_option(value: str) -> float:
 )
 @click.option(
     "--commit-every",
-    default=100_000,
+    default=250_000,
     show_default=True,
     type=click.IntRange(min=1),
     help="Events per ledger transaction (a crash loses at most this much work, never a decision).",

@@ -179,11 +179,11 @@ class CountingLedger(MemoryLedger):
         super().commit()
 
 
-def test_a_file_of_known_size_is_committed_once_more_before_its_end() -> None:
-    """With the input's size known, the run commits as the last 5% begin, so that the last
-    commit (the one a write-behind run waits for) holds little: the same decisions, and one
-    commit more, holding the work of all but the last lines (from the frame of lines that
-    reaches 95% of the bytes: 2,048 lines a frame)."""
+def test_a_file_of_known_size_is_committed_twice_more_before_its_end() -> None:
+    """With the input's size known, the run commits as the last 20% and the last 4% begin,
+    so that the last commit (the one a write-behind run waits for) holds little and the one
+    before it is applied meanwhile: the same decisions, and two commits more, from the
+    frames of lines that reach 80% and 96% of the bytes (2,048 lines a frame)."""
     lines = stream(20_000).splitlines(keepends=True)
     graph = graph_of(RULES)
     results = []
@@ -194,8 +194,10 @@ def test_a_file_of_known_size_is_committed_once_more_before_its_end() -> None:
         results.append((out.getvalue(), ledger.commits))
     (plain, plain_commits), (early, early_commits) = results
     assert early == plain
-    assert len(early_commits) == len(plain_commits) + 1
+    assert len(early_commits) == len(plain_commits) + 2
     remembered = plain_commits[-1]  # (the events no rule could match are not)
     frame = prefilter.FRAME_LINES
-    assert 0.95 * remembered - frame < early_commits[-2] < 0.95 * remembered < early_commits[-1]
-    assert early_commits[-1] == remembered > 0.9 * 20_000
+    first, second, last = early_commits[-3:]
+    assert 0.8 * remembered - frame < first < 0.8 * remembered
+    assert 0.96 * remembered - frame < second < 0.96 * remembered < last == remembered
+    assert remembered > 0.9 * 20_000
