@@ -32,7 +32,7 @@ from fbdsl.runtime.timeutil import INFINITY
 # Where a file's last commits before the end go (shares of its bytes read), so that the one
 # the run waits for at its end is small and the one before it is applied meanwhile: the
 # writer applies a commit in about a quarter of the time the run took to make it.
-LAST_STRETCHES = (0.96, 0.8)
+LAST_STRETCHES = (0.8, 0.96)
 
 
 @attrs.define
@@ -185,15 +185,15 @@ def run_batch(
     # The lines no rule reads are dropped by a reader process where one can be forked, and
     # most others decoded there too (prefilter.py); else all are decoded here.
     source: Prefilter | _Decoding
-    # Bytes read when to commit once more (the next, then the others, in reverse order).
-    last_stretch: float = INFINITY
-    stretches: list[float] = []
+    # Bytes read when to commit once more: the next of `stretches`.
+    stretches: Iterator[float] = iter(())
     if prefilter and prefilter_available():
         source = Prefilter(lines, decoder.decode_line, progress)
         if input_size is not None:
-            *stretches, last_stretch = [input_size * share for share in LAST_STRETCHES]
+            stretches = iter([input_size * share for share in LAST_STRETCHES])
     else:
         source = _Decoding(lines, decoder.decode_line, progress)
+    last_stretch = next(stretches, INFINITY)
     try:
         for decoded in source:
             if type(decoded) is Event:  # decoded by the reader process: most events
@@ -228,7 +228,7 @@ def run_batch(
             if items + counters.timers_fired - committed_work >= commit_every:
                 commit_if_due()
             elif source.read >= last_stretch:  # (only a reader counts the bytes read)
-                last_stretch = stretches.pop() if stretches else INFINITY
+                last_stretch = next(stretches, INFINITY)
                 commit()
                 committed_work = items + counters.timers_fired
     finally:

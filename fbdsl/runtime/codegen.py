@@ -238,8 +238,9 @@ def compile_matchers(graph: RuleGraph, active: list[RuleNode]) -> tuple[dict[str
     """Matchers for the active rules (priority order kept), and their source (for `graph`)."""
     source = _Source(graph)
     names: dict[str, str] = {}
+    active_indexes = {rule.index for rule in active}
     for event, order in graph.dispatch.items():
-        rules = [graph.rules[i] for i in order if graph.rules[i] in active]
+        rules = [graph.rules[i] for i in order if i in active_indexes]
         if rules:
             names[event] = source.matcher(event, rules)
     text = "\n".join(source.lines)

@@ -140,28 +140,24 @@ class Engine:
             for a in r.actions
             if isinstance(a, p.CheckedSend) and a.unless is not None
         }
-        # Events that change a customer's state or may decide something.
-        self.relevant_events = (
-            set(self.matchers)
-            | self.history_events
-            | self.last_seen_events
-            | self.watched_events
-            | {OPT_OUT_EVENT, OPT_IN_EVENT}
-        )
-        # Events whose only use is to trigger rules, and whose own fields pass no rule's
-        # field tests, cannot change anything: the decoder counts them as ignored, as it
-        # does the events nothing reads (docs/running.md), before they are even sent here.
-        only_triggers = set(self.matchers) - (
+        # Events that change a customer's state whether or not a rule matches them.
+        kept = (
             self.history_events
             | self.last_seen_events
             | self.watched_events
             | {OPT_OUT_EVENT, OPT_IN_EVENT}
         )
+        # Events that change a customer's state or may decide something.
+        self.relevant_events = set(self.matchers) | kept
+        # Events whose only use is to trigger rules, and whose own fields pass no rule's
+        # field tests, cannot change anything: the decoder counts them as ignored, as it
+        # does the events nothing reads (docs/running.md), before they are even sent here.
+        active_indexes = {rule.index for rule in active}
         self.gates = compile_gates(
             graph,
             {
-                event: [graph.rules[i] for i in graph.dispatch[event] if graph.rules[i] in active]
-                for event in sorted(only_triggers)
+                event: [graph.rules[i] for i in graph.dispatch[event] if i in active_indexes]
+                for event in sorted(set(self.matchers) - kept)
             },
         )
         self.views = TriggerViews(graph)

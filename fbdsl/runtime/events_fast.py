@@ -246,15 +246,15 @@ def _compile_event(
         else:  # missing: a KeyError; null: refused by every check of `value`
             code += [f"    v = properties[{field.name!r}]", *value, f"    v{index} = v"]
         entries.append(f"        {field.name!r}: v{index},")
+    gated = ["    if traits is None and not GATE(fields):", "        return Decoded([], [], 1)"]
+    if gate is None:
+        gated = []
     code += [
         "    fields = {",
         *entries,
         "        'customer_id': customer_id, 'timestamp': at, 'id': event_id,",
         "    }",
-        *(
-            ["    if traits is None and not GATE(fields):", "        return Decoded([], [], 1)"]
-            * bool(gate)
-        ),
+        *gated,
         *_result_code(_BARE),
     ]
     exec(compile("\n".join(code), f"<fbdsl fast decoder {schema.name}>", "exec"), namespace)
