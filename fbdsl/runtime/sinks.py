@@ -5,7 +5,9 @@ stream (stdout, a pipe) a crash between the two means the resumed run writes tha
 again: at-least-once delivery, and `decision_id` tells the repeats apart. For a file, the
 sink also records the file's size in that same commit; when a run opens the file again, the
 bytes beyond the size the ledger knows (a batch whose commit never happened, which the
-resumed run decides again) are cut off: exactly once.
+resumed run decides again) are cut off: exactly once. So a file takes the lines of a batch
+as they come (`append`), and only the commit's `write` makes them durable (fsync) and
+records the size; a stream keeps them until the commit's `write`, as before.
 
 The sidecar's webhook goes through the ledger's outbox (`OutboxSink`): decisions are added
 to it in the same commit as the state that made them, and a deliverer (outbox.py) sends
@@ -28,9 +30,18 @@ class StreamSink:
         self.stream = stream
         self.owned = owned
 
+        self.held: list[bytes] = []
+
+    def append(self, lines: bytes) -> None:
+        """Lines of the coming commit's batch (written with it)."""
+        self.held.append(lines)
+
     def write(self, lines: list[bytes], ledger: Ledger) -> None:
-        if lines:
-            self.stream.write(b"".join(lines))
+        """The batch of the commit that follows (after those `append`ed)."""
+        if self.held:
+            self.stream.writelines(self.held)
+            self.held = []
+        self.stream.writelines(lines)
         self.stream.flush()
 
     def close(self) -> None:
@@ -55,9 +66,15 @@ class FileSink:
             self.handle.truncate(int(known))
             self.handle.seek(0, os.SEEK_END)
 
+    def append(self, lines: bytes) -> None:
+        """Lines of the coming commit's batch, written now: a crash before that commit
+        leaves them beyond the recorded size, cut off by the next run."""
+        self.handle.write(lines)
+
     def write(self, lines: list[bytes], ledger: Ledger) -> None:
-        if lines:
-            self.handle.write(b"".join(lines))
+        """The rest of the batch of the commit that follows: durable, and the file's size
+        recorded in that commit."""
+        self.handle.writelines(lines)
         self.handle.flush()
         os.fsync(self.handle.fileno())
         ledger.set_meta(self.key, str(self.handle.tell()))

@@ -149,3 +149,84 @@ def run_and_kill(command: list[str], out: Path, size: int) -> bool:
             break
         time.sleep(0.001)
     return process.wait() == -signal.SIGKILL
+
+
+class Crash(Exception):
+    """Stands for the process dying inside a commit."""
+
+
+@pytest.mark.parametrize("crash_at_commit", [1, 5, 30])
+def test_lines_written_ahead_of_a_commit_that_never_happened_are_cut_on_resume(
+    reference: Reference,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    crash_at_commit: int,
+) -> None:
+    """The usual run hands its decisions to the file a few at a time, ahead of the commit
+    that makes them durable (batch.ENCODED_BATCH): a run that dies before that commit leaves
+    them beyond the size the ledger recorded, and the resumed run cuts them off and decides
+    those events again."""
+    import fbdsl.runtime.batch as batch
+    from fbdsl.runtime.ledger.sqlite import SqliteLedger
+
+    monkeypatch.setattr(batch, "ENCODED_BATCH", 2)
+    rules, events, expected = reference
+    graph = graph_of(rules.read_text())
+    out, path = tmp_path / "out.jsonl", tmp_path / "ledger.sqlite"
+    real_commit = SqliteLedger.commit
+    commits = 0
+
+    def dying_commit(self: SqliteLedger) -> None:
+        nonlocal commits
+        commits += 1
+        if commits == crash_at_commit:
+            raise Crash
+        real_commit(self)
+
+    ledger = open_ledger(path)
+    sink = FileSink(out, ledger)  # (its first commit records the empty file)
+    monkeypatch.setattr(SqliteLedger, "commit", dying_commit)
+    with pytest.raises(Crash), events.open("rb") as lines:
+        run_batch(graph, lines, ledger, sink, flush=True, commit_every=40)
+    sink.close()
+    ledger.close()  # (what was not committed is lost, as in a crash)
+    written_ahead = out.stat().st_size
+    monkeypatch.setattr(SqliteLedger, "commit", real_commit)
+
+    ledger = open_ledger(path)
+    sink = FileSink(out, ledger)
+    assert sink.cut > 0
+    assert sink.cut <= written_ahead
+    assert expected.startswith(out.read_bytes())
+    with events.open("rb") as lines:
+        run_batch(graph, lines, ledger, sink, flush=True, commit_every=40)
+    sink.close()
+    ledger.close()
+    assert out.read_bytes() == expected
+
+
+@pytest.mark.parametrize("to_file", [True, False])
+def test_decisions_encoded_ahead_of_the_commit_are_the_same_bytes(
+    reference: Reference, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, to_file: bool
+) -> None:
+    """Decisions encoded a few at a time, ahead of their commit (to a file: written; to a
+    stream: held until the commit), are the bytes of the run that encodes them at the
+    commit (the reference: fewer than ENCODED_BATCH decisions between its commits)."""
+    import io
+
+    import fbdsl.runtime.batch as batch
+    from fbdsl.runtime.sinks import StreamSink
+
+    monkeypatch.setattr(batch, "ENCODED_BATCH", 3)
+    rules, events, expected = reference
+    ledger = open_ledger(tmp_path / "ledger.sqlite")
+    out = tmp_path / "out.jsonl"
+    stream_out = io.BytesIO()
+    sink = FileSink(out, ledger) if to_file else StreamSink(stream_out)
+    with events.open("rb") as lines:
+        report = run_batch(graph_of(rules.read_text()), lines, ledger, sink, flush=True)
+    sink.close()
+    ledger.close()
+    written = out.read_bytes() if to_file else stream_out.getvalue()
+    assert written == expected
+    assert report.decisions == report.written == expected.count(b"\n")
