@@ -148,9 +148,9 @@ class ActionRunner:
         did = self._decision(rule, index, trigger, state, now, None, status, None)
         if not held:
             if action.remove:
-                state.tags.discard(action.tag)
+                state.tags = state.tags - {action.tag}
             else:
-                state.tags.add(action.tag)
+                state.tags = state.tags | {action.tag}
             self.engine.feed_back(
                 action_name(action),
                 state,

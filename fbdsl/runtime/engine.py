@@ -32,7 +32,7 @@ from fbdsl.runtime.codegen import (
 from fbdsl.runtime.events import Event, TraitUpdate
 from fbdsl.runtime.ledger import Ledger
 from fbdsl.runtime.policy import PolicyGate
-from fbdsl.runtime.state import ALL_CHANNELS, CustomerState
+from fbdsl.runtime.state import ALL_CHANNELS, NO_NAMES, CustomerState
 from fbdsl.runtime.timers import ABSENCE, QUIET, SEND, Timer, Trigger
 from fbdsl.runtime.timeutil import INFINITY, format_time
 
@@ -299,10 +299,10 @@ class Engine:
                 apply_traits(state, event.traits)
                 changed = True
             if opt_out:
-                state.opt_outs.add(_channel_of(event))
+                state.opt_outs = state.opt_outs | {_channel_of(event)}
                 changed = True
             elif opt_in:
-                state.opt_outs.discard(_channel_of(event))
+                state.opt_outs = state.opt_outs - {_channel_of(event)}
                 changed = True
             # (Only events some rule reads `since` or `first_time` of are tracked: for the
             # others nothing reads `prev`.)
@@ -339,9 +339,9 @@ class Engine:
         """Profile traits, already converted to their declared types by the decoder."""
         for key, value in traits.items():
             if key == "tags":
-                state.tags = set(value or ())
+                state.tags = frozenset(value) if value else NO_NAMES
             elif key == "unsubscribed":
-                state.opt_outs.add(ALL_CHANNELS)
+                state.opt_outs = state.opt_outs | {ALL_CHANNELS}
             elif value is None:
                 state.traits.pop(key, None)
             else:

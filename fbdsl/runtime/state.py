@@ -17,6 +17,10 @@ from fbdsl.runtime.timers import Timer
 from fbdsl.runtime.timeutil import INFINITY
 
 ALL_CHANNELS = "*"
+# The tags and the opt-outs of most customers: none. Both are frozensets, replaced when they
+# change (rarely), so that every customer without any shares this one: an empty set takes
+# 216 bytes, and W1's 100,000 customers held two each (43 MB, a fifth of their states).
+NO_NAMES: frozenset[str] = frozenset()
 
 
 class Contact(msgspec.Struct, array_like=True, gc=False):
@@ -40,8 +44,8 @@ class CustomerState(msgspec.Struct):
 
     customer_id: str
     traits: dict[str, Any] = msgspec.field(default_factory=dict)
-    tags: set[str] = msgspec.field(default_factory=set)
-    opt_outs: set[str] = msgspec.field(default_factory=set)  # channels, or "*" for all
+    tags: frozenset[str] = NO_NAMES
+    opt_outs: frozenset[str] = NO_NAMES  # channels, or "*" for all
     # oldest first, within the kept window
     contacts: list[Contact] = msgspec.field(default_factory=list)
     last_contact_at: dict[str, float] = msgspec.field(default_factory=dict)  # "*", per channel

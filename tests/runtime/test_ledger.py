@@ -166,7 +166,7 @@ def test_the_bloom_filters_are_rebuilt_as_they_fill_without_forgetting(
     for n in range(100_000):
         ledger.first_sight(f"e{n}", 0.0)
         state = ledger.customer(f"c{n}")
-        state.tags.add("t")
+        state.tags = state.tags | {"t"}
         ledger.touch(state)
         if n % 10_000 == 9_999:
             ledger.commit()
@@ -194,12 +194,12 @@ def test_a_state_first_written_commits_after_it_was_made_is_found_again(
     ledger.commit()
     ledger.commit()
     state = ledger.customer("quiet")
-    state.tags.add("loyal")
+    state.tags = state.tags | {"loyal"}
     ledger.touch(state)
     ledger.commit()
     for n in range(5):  # evicts "quiet" from the cache
         other = ledger.customer(f"c{n}")
-        other.tags.add("t")
+        other.tags = other.tags | {"t"}
         ledger.touch(other)
         ledger.commit()
     assert "quiet" not in ledger.cache

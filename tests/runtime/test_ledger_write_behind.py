@@ -75,7 +75,7 @@ def test_write_behind_gives_the_decisions_and_the_ledger_of_synchronous_commits(
 def test_reads_see_the_commit_in_flight(tmp_path: Path) -> None:
     ledger = SqliteLedger(tmp_path / "l.sqlite", cached_states=0, write_behind=True)
     state = ledger.customer("c1")
-    state.tags.add("vip")
+    state.tags = state.tags | {"vip"}
     ledger.touch(state)
     ledger.first_sight("e1", 1.0)
     ledger.set_meta("k", "v")

@@ -31,7 +31,7 @@ from typing import Any
 import msgspec
 
 from fbdsl.runtime.events import Value
-from fbdsl.runtime.state import Contact, CustomerState
+from fbdsl.runtime.state import NO_NAMES, Contact, CustomerState
 from fbdsl.runtime.timers import Timer, Trigger
 from fbdsl.runtime.timeutil import INFINITY
 
@@ -49,8 +49,8 @@ class _State(msgspec.Struct, array_like=True, frozen=True):
     last_sent_at: dict[str, float]
     history: dict[str, list[tuple[float, Fields]]]
     last_seen: dict[str, float]
-    tags: set[str] = set()
-    opt_outs: set[str] = set()
+    tags: frozenset[str] = frozenset()
+    opt_outs: frozenset[str] = frozenset()
     timers: list[_Timer] = []
 
 
@@ -90,8 +90,8 @@ def decode_state(customer_id: str, blob: bytes) -> CustomerState:
     return CustomerState(
         customer_id,
         s.traits,
-        s.tags,
-        s.opt_outs,
+        s.tags or NO_NAMES,  # (an empty one is written before timers)
+        s.opt_outs or NO_NAMES,
         s.contacts,
         s.last_contact_at,
         s.last_sent_at,
@@ -119,8 +119,8 @@ def state_from_json(customer_id: str, data: dict[str, Any]) -> CustomerState:
     return CustomerState(
         customer_id=customer_id,
         traits=_tuples(data.get("traits", {})),
-        tags=set(data.get("tags", ())),
-        opt_outs=set(data.get("opt_outs", ())),
+        tags=frozenset(data.get("tags", ())) or NO_NAMES,
+        opt_outs=frozenset(data.get("opt_outs", ())) or NO_NAMES,
         contacts=[Contact(*c) for c in data.get("contacts", ())],
         last_contact_at=data.get("last_contact_at", {}),
         last_sent_at=data.get("last_sent_at", {}),
