@@ -189,3 +189,25 @@ def test_fbdsl_run_reports_a_ledger_it_cannot_write_and_the_next_run_resumes(
              "--out", str(reference), "--commit-every", "50", "--flush", "-q"]  # fmt: skip
     assert CliRunner().invoke(main, whole).exit_code == 0
     assert out.read_bytes() == reference.read_bytes()
+
+
+def test_close_leaves_the_last_checkpoint_to_the_writer(tmp_path: Path) -> None:
+    """After the last commit is acknowledged, `close` lets go of the writer: the writer's
+    connection is the last one, so closing it copies the WAL back into the file (which the
+    run does not wait for). (That it holds the run's lock meanwhile: the test above.)"""
+    from fbdsl.runtime.ledger import writer
+
+    path = tmp_path / "l.sqlite"
+    ledger = SqliteLedger(path, write_behind=True)
+    for n in range(50_000):
+        ledger.first_sight(f"e{n}", float(n))
+    ledger.commit()
+    ledger.close()
+    writer.wait_for_detached()
+    assert not Path(f"{path}-wal").exists()  # checkpointed, by the writer: no one else
+    db = sqlite3.connect(f"file:{path}?immutable=1", uri=True)  # (reads the file alone)
+    assert db.execute("SELECT count(*) FROM seen_events").fetchone() == (50_000,)
+    db.close()
+    again = open_ledger(path)
+    assert again.seen("e0") and again.seen("e49999")
+    again.close()

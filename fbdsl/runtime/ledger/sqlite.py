@@ -416,20 +416,24 @@ class SqliteLedger(Ledger):
                 unstored.discard(customer_id)
 
     def close(self) -> None:
-        """Wait for the commit in flight, if any, and let go of the file (once)."""
+        """Wait for the commit in flight, if any, and let go of the file (once). A writer
+        process is then left to finish on its own (`WriteBehind.detach`: the last WAL
+        checkpoint is done after the run has returned, under the run's lock)."""
         if self._closed:
             return
         self._closed = True
         writer, self._writer = self._writer, None
         try:
             if writer is not None:
-                writer.close()
+                writer.wait()
         except WriterError as exc:
             raise LedgerError(str(exc)) from None
         finally:
             if self._checkpointer is not None:
                 self._checkpointer.stop()
-            self.db.close()
+            self.db.close()  # (before the writer's: not the last connection, no checkpoint)
+            if writer is not None:
+                writer.detach()
             self._lock_file.close()
 
     def decisions(self) -> list[bytes]:
