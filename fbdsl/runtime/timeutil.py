@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import time
 from datetime import UTC, datetime
-from functools import lru_cache
 
 from fbdsl.compiler.parser import parse_duration
 
@@ -21,24 +20,26 @@ def parse_time(text: str) -> float:
     return moment.timestamp()
 
 
-_SECONDS_OF_DAY = [f"{h:02d}:{m:02d}:" for h in range(24) for m in range(60)]  # by minute
-_SECONDS = [f"{second:02d}Z" for second in range(60)]
-
-
-@lru_cache(maxsize=65536)
-def _day_text(day: int) -> str:
-    """'YYYY-MM-DDT' of a day counted from the epoch."""
-    return time.strftime("%Y-%m-%dT", time.gmtime(day * 86400))
+# "MM:SSZ" of each second of an hour, and "YYYY-MM-DDTHH:" of the hours met (a few thousand
+# a year of events; forgotten past _HOURS_KEPT).
+_IN_HOUR = [f"{second // 60:02d}:{second % 60:02d}Z" for second in range(3600)]
+_HOURS: dict[int, str] = {}
+_HOURS_KEPT = 100_000
 
 
 def format_time(seconds: float) -> str:
     """Epoch seconds to RFC 3339 in UTC with a `Z`; whole seconds unless there is a fraction.
-    (Once per decision and per trigger: whole seconds are put together from cached parts.)"""
+    (Once per trigger, and per refusal that names a contact: whole seconds are put
+    together from cached parts.)"""
     whole = int(seconds)
     if whole == seconds and whole >= 0:
-        day, second = divmod(whole, 86400)
-        minute, second = divmod(second, 60)
-        return _day_text(day) + _SECONDS_OF_DAY[minute] + _SECONDS[second]
+        hour, second = divmod(whole, 3600)
+        head = _HOURS.get(hour)
+        if head is None:
+            if len(_HOURS) >= _HOURS_KEPT:
+                _HOURS.clear()
+            head = _HOURS[hour] = time.strftime("%Y-%m-%dT%H:", time.gmtime(hour * 3600))
+        return head + _IN_HOUR[second]
     moment = datetime.fromtimestamp(seconds, UTC)
     if moment.microsecond:
         return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -193,3 +193,18 @@ def test_decisions_encode_as_the_documented_objects(
     assert list(back) == list(expected) and back == expected
     other = d.Decision("x", "at", "r", "c", "tag", "t", None, "sent", None, {}, "default")
     assert d.encode_lines([decision, other]) == b"".join(d.encode_all([decision, other]))
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    seconds=st.integers(0, 2**35).map(float)
+    | st.floats(0, 2**35, allow_nan=False)
+    | st.integers(1_767_225_600 - 7200, 1_767_225_600 + 7200).map(float)  # hours' edges
+)
+def test_formatted_times_are_the_plain_ones(seconds: float) -> None:
+    """`format_time` (whole seconds put together from cached hours) is strftime's text."""
+    from datetime import UTC, datetime
+
+    moment = datetime.fromtimestamp(seconds, UTC)
+    pattern = "%Y-%m-%dT%H:%M:%S.%fZ" if moment.microsecond else "%Y-%m-%dT%H:%M:%SZ"
+    assert format_time(seconds) == moment.strftime(pattern)
