@@ -7,9 +7,11 @@
 Generates the event file if it is missing (bench/generate_events.py, into bench/data/), then
 runs every contender (bench/w1/) in its own process on that same file, one after the other:
 the hand-written ceiling, the engine with the SQLite ledger (the target) and with the memory
-ledger, rule-engine and durable_rules. Each reports its wall time and peak RSS from inside
-its process. Every contender's decisions are reduced to (trigger id, rule, customer, action,
-target, channel, status, reason) and must equal the engine's, or the run fails (exit 1).
+ledger, rule-engine and durable_rules; with `--repeat N`, N such rounds (each contender's
+fastest run is kept, and each round's ratios are printed too). Each reports its wall time
+and peak RSS from inside its process. Every contender's decisions are reduced to (trigger
+id, rule, customer, action, target, channel, status, reason) and must equal the engine's,
+or the run fails (exit 1).
 The table gives events (input lines) per second and the ratio to the hand-written baseline
 measured on the same lines. `--check-targets` also fails the run when the engine misses the
 issue's targets: at least half the hand-written throughput and ten times durable_rules'.
@@ -200,41 +202,83 @@ def decisions_path(work: Path, contender: str, events: Path) -> Path:
     return work / "decisions" / f"{slug}.{events.stem}.jsonl"
 
 
-def best_of(
-    contender: str, command: list[str], lines: int, repeat: int, snapshot: Path | None
-) -> tuple[dict[str, Any], float]:
-    """Run a contender `repeat` times, each in its own process: its fastest measurement (the
-    JSON object it prints last) and its peak RSS over the runs."""
-    best: dict[str, Any] | None = None
-    peak = 0.0
+def measure(contender: str, command: list[str], snapshot: Path | None) -> dict[str, Any]:
+    """One run of a contender, in its own process: the JSON object it prints last."""
     env = dict(os.environ)
     if snapshot is not None and contender in (ENGINE_SQLITE, ENGINE_MEMORY):
         env["PYTHONPATH"] = str(snapshot)
-    for _ in range(repeat):
-        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=env)
-        if done.returncode != 0:
-            sys.exit(f"{contender} failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
-        measured = orjson.loads(done.stdout.strip().splitlines()[-1])
-        if snapshot is not None and "fbdsl" in measured:
-            assert str(measured["fbdsl"]).startswith(str(snapshot)), measured["fbdsl"]
-        peak = max(peak, measured["peak_rss_mb"])
-        if best is None or measured["seconds"] < best["seconds"]:
-            best = measured
-    assert best is not None
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=env)
+    if done.returncode != 0:
+        sys.exit(f"{contender} failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
+    measured: dict[str, Any] = orjson.loads(done.stdout.strip().splitlines()[-1])
+    if snapshot is not None and "fbdsl" in measured:
+        assert str(measured["fbdsl"]).startswith(str(snapshot)), measured["fbdsl"]
+    return measured
+
+
+def best_of(
+    contender: str, command: list[str], lines: int, repeat: int, snapshot: Path | None
+) -> tuple[dict[str, Any], float]:
+    """Run a contender `repeat` times in a row: its fastest measurement and its peak RSS
+    over the runs (W2's measurement; W1 runs rounds instead: `run_rounds`)."""
+    runs = [measure(contender, command, snapshot) for _ in range(repeat)]
+    best = min(runs, key=lambda measured: float(measured["seconds"]))
     print(f"  {contender:<16} {lines / best['seconds']:>10,.0f} events/s", file=sys.stderr)
-    return best, peak
+    return best, max(float(measured["peak_rss_mb"]) for measured in runs)
 
 
-def run(
-    contender: str, events: Path, lines: int, repeat: int, work: Path, snapshot: Path | None
-) -> Result:
-    out = decisions_path(work, contender, events)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    command = command_for(contender, events, out)
-    best, peak = best_of(contender, command, lines, repeat, snapshot)
-    return Result(
-        contender, events, lines, best["seconds"], peak, normalised(out), best.get("cpu_seconds")
-    )
+def run_rounds(
+    contenders: list[str],
+    events: Path,
+    lines: int,
+    repeat: int,
+    work: Path,
+    snapshot: Path | None,
+) -> tuple[list[Result], list[dict[str, float]]]:
+    """`repeat` rounds, each running every contender once, in turn: so that a slow spell of
+    the machine (they last minutes here) falls on every contender of a round, not on one
+    contender's repeats. Each contender's fastest run (and its peak RSS over the runs), and
+    each round's seconds by contender."""
+    outs = {c: decisions_path(work, c, events) for c in contenders}
+    best: dict[str, dict[str, Any]] = {}
+    peak: dict[str, float] = {}
+    rounds = []
+    for _ in range(repeat):
+        seconds = {}
+        for contender in contenders:
+            outs[contender].parent.mkdir(parents=True, exist_ok=True)
+            command = command_for(contender, events, outs[contender])
+            measured = measure(contender, command, snapshot)
+            seconds[contender] = measured["seconds"]
+            peak[contender] = max(peak.get(contender, 0.0), measured["peak_rss_mb"])
+            if contender not in best or measured["seconds"] < best[contender]["seconds"]:
+                best[contender] = measured
+            print(f"  {contender:<16} {lines / measured['seconds']:>10,.0f} events/s",
+                  file=sys.stderr)  # fmt: skip
+        rounds.append(seconds)
+    results = [
+        Result(
+            c,
+            events,
+            lines,
+            best[c]["seconds"],
+            peak[c],
+            normalised(outs[c]),
+            best[c].get("cpu_seconds"),
+        )
+        for c in contenders
+    ]
+    return results, rounds
+
+
+def round_ratios(rounds: list[dict[str, float]]) -> list[str]:
+    """Each round's ratios, measured minutes apart at most: how much the figures move."""
+    shares = [f"{r[HANDWRITTEN] / r[ENGINE_SQLITE]:.0%}" for r in rounds if HANDWRITTEN in r]
+    lines = [f"engine (SQLite) / hand-written by round: {', '.join(shares)}"] if shares else []
+    times = [f"{r[DURABLE] / r[ENGINE_SQLITE]:.1f}x" for r in rounds if DURABLE in r]
+    if times:
+        lines.append(f"engine (SQLite) / durable_rules by round: {', '.join(times)}")
+    return lines
 
 
 def differences(result: Result, reference: Result) -> list[str]:
@@ -331,13 +375,13 @@ def main() -> None:
     print(f"{full}: {lines:,} lines, sha256 {digest(full)}", file=sys.stderr)
     prefix_lines = args.peer_events if args.peer_events and args.peer_events < lines else None
     on_full = [c for c in wanted if prefix_lines is None or c not in PEERS]
-    groups = [[run(c, full, lines, args.repeat, args.work, snapshot) for c in on_full]]
+    group, rounds = run_rounds(on_full, full, lines, args.repeat, args.work, snapshot)
+    groups = [group]
     if prefix_lines is not None:
         prefix = prefix_file(full, prefix_lines, args.work)
         on_prefix = [HANDWRITTEN, ENGINE_SQLITE, *(c for c in wanted if c in PEERS)]
-        groups.append(
-            [run(c, prefix, prefix_lines, args.repeat, args.work, snapshot) for c in on_prefix]
-        )
+        group, _ = run_rounds(on_prefix, prefix, prefix_lines, args.repeat, args.work, snapshot)
+        groups.append(group)
     problems = []
     for group in groups:
         reference = next(r for r in group if r.contender == ENGINE_SQLITE)
@@ -345,7 +389,7 @@ def main() -> None:
             problems += differences(result, reference)
     print(f"W1, {header}; {engine_description(snapshot)}")
     source = full.name if args.events_file else f"{full.name}, {args.customers:,} customers"
-    print(f"{lines:,} events ({source}), best of {args.repeat}")
+    print(f"{lines:,} events ({source}), best of {args.repeat} (rounds: each contender once)")
     print()
     print("\n".join(table(groups)))
     if prefix_lines is not None:
@@ -354,6 +398,8 @@ def main() -> None:
     checks = targets(groups)
     for text, ok in checks:
         print(f"{'met   ' if ok else 'MISSED'} {text}")
+    if args.repeat > 1:
+        print("\n".join(round_ratios(rounds)))
     if problems:
         print("\n".join(["", "DECISIONS DIFFER:", *problems]))
         sys.exit(1)

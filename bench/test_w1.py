@@ -160,3 +160,17 @@ def test_targets_are_half_the_baseline_and_ten_times_durable_rules(
         result(run_w1.DURABLE, 1000, durable_seconds),
     ]
     assert [ok for _, ok in run_w1.targets([group])] == met
+
+
+def test_each_rounds_ratios_are_reported() -> None:
+    rounds = [
+        {run_w1.HANDWRITTEN: 2.5, run_w1.ENGINE_SQLITE: 5.0, run_w1.DURABLE: 60.0},
+        {run_w1.HANDWRITTEN: 3.0, run_w1.ENGINE_SQLITE: 4.0, run_w1.DURABLE: 50.0},
+    ]
+    assert run_w1.round_ratios(rounds) == [
+        "engine (SQLite) / hand-written by round: 50%, 75%",
+        "engine (SQLite) / durable_rules by round: 12.0x, 12.5x",
+    ]
+    assert run_w1.round_ratios([{run_w1.HANDWRITTEN: 1.0, run_w1.ENGINE_SQLITE: 4.0}]) == [
+        "engine (SQLite) / hand-written by round: 25%"
+    ]
