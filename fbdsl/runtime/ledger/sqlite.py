@@ -374,7 +374,7 @@ class SqliteLedger(Ledger):
         states = [(cid, encode_state(state)) for cid, state in self.dirty.items()]
         frame: Frame = (
             states,
-            list(self.new_seen.items()),
+            self.new_seen,
             self.new_decisions,
             self.new_outbox,
             self.outbox_done_upto,
