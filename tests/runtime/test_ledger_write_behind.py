@@ -13,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -211,3 +212,32 @@ def test_close_leaves_the_last_checkpoint_to_the_writer(tmp_path: Path) -> None:
     again = open_ledger(path)
     assert again.seen("e0") and again.seen("e49999")
     again.close()
+
+
+def test_the_writer_reads_a_frame_whole_or_not_at_all() -> None:
+    """A frame arriving in pieces is read whole into the kept buffer; one cut short (the
+    engine died while writing it) is not read at all, so never applied."""
+    import io
+
+    from fbdsl.runtime.ledger.writer import _read_into
+
+    class Trickle(io.RawIOBase):
+        """A pipe that hands over at most 3 bytes a read."""
+
+        def __init__(self, data: bytes) -> None:
+            self.data = data
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, target: Any) -> int:
+            count = min(3, len(self.data), len(target))
+            target[:count] = self.data[:count]
+            self.data = self.data[count:]
+            return count
+
+    buffer = bytearray(64)
+    view = _read_into(io.BufferedReader(Trickle(b"0123456789abcdef"), 4), buffer, 10)
+    assert view is not None and bytes(view) == b"0123456789"
+    view.release()
+    assert _read_into(io.BufferedReader(Trickle(b"01234"), 4), buffer, 10) is None
