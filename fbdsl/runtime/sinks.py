@@ -75,8 +75,7 @@ class FileSink:
         """The rest of the batch of the commit that follows: durable, and the file's size
         recorded in that commit."""
         self.handle.writelines(lines)
-        self.handle.flush()
-        os.fsync(self.handle.fileno())
+        ledger.sync_before_commit(self.handle)
         ledger.set_meta(self.key, str(self.handle.tell()))
 
     def close(self) -> None:

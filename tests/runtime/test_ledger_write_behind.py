@@ -241,3 +241,37 @@ def test_the_writer_reads_a_frame_whole_or_not_at_all() -> None:
     assert view is not None and bytes(view) == b"0123456789"
     view.release()
     assert _read_into(io.BufferedReader(Trickle(b"01234"), 4), buffer, 10) is None
+
+
+def test_the_writer_makes_the_decisions_file_durable_before_the_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a writer process, the decisions file's fsync is the writer's, just before the
+    transaction that records its size (the engine does not wait for it); a file that
+    cannot be made durable fails that commit, of which nothing is kept."""
+    from fbdsl.runtime.batch import run_batch
+    from fbdsl.runtime.ledger.writer import apply
+    from fbdsl.runtime.sinks import FileSink
+
+    synced_here: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced_here.append(fd), real_fsync(fd)))
+    path, out = tmp_path / "l.sqlite", tmp_path / "out.jsonl"
+    ledger = SqliteLedger(path, write_behind=True)
+    sink = FileSink(out, ledger)
+    with_writer = run_batch(graph_of(RULES), stream(300).splitlines(), ledger, sink, flush=True)
+    sink.close()
+    ledger.close()
+    assert with_writer.written > 0 and synced_here == []  # (none in the engine's process)
+    again = SqliteLedger(path)
+    assert again.meta(sink.key) == str(out.stat().st_size)
+    again.close()
+
+    db = sqlite3.connect(path)
+    frame = ([], {"e-new": 1.0}, [], [], 0, [], [], [("k", "v")], [str(tmp_path / "gone")])
+    with pytest.raises(FileNotFoundError):
+        apply(db, frame)  # type: ignore[arg-type]
+    assert db.execute("SELECT count(*) FROM seen_events WHERE event_id = 'e-new'").fetchone() == (
+        0,
+    )
+    db.close()

@@ -15,9 +15,11 @@ has acknowledged them, so a crash or an unreachable receiver never loses one.
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import IO
 
 import orjson
 
@@ -77,6 +79,13 @@ class Ledger(ABC):
     @abstractmethod
     def set_meta(self, key: str, value: str) -> None:
         """Set a meta value, made durable by the next commit."""
+
+    def sync_before_commit(self, handle: IO[bytes]) -> None:
+        """Make a file durable before the next commit is: the decisions file, whose size
+        that commit records (sinks.py). Here, at once; the SQLite ledger's writer process
+        does it just before it applies the commit, while the engine goes on."""
+        handle.flush()
+        os.fsync(handle.fileno())
 
     @abstractmethod
     def commit(self) -> None: ...

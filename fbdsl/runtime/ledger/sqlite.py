@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import fcntl
 import itertools
+import os
 import sqlite3
 import threading
 import time
@@ -117,6 +118,7 @@ class SqliteLedger(Ledger):
         self.new_seen: dict[str, float] = {}
         self.new_decisions: list[tuple[str, bytes]] = []  # (customer id, decision)
         self.meta_changes: dict[str, str] = {}
+        self.synced: set[str] = set()  # files the writer makes durable before the commit
         self.new_outbox: list[bytes] = []
         self.outbox_done_upto = 0  # delivered up to this sequence number (not yet committed)
         self.outbox_committed = self._count("outbox")
@@ -366,6 +368,15 @@ class SqliteLedger(Ledger):
     def set_meta(self, key: str, value: str) -> None:
         self.meta_changes[key] = value
 
+    def sync_before_commit(self, handle: IO[bytes]) -> None:
+        """With a writer process, the writer makes the file durable just before it applies
+        the commit: the engine does not wait for the fsync (W1: 0.09 s a run)."""
+        if self._writer is None:
+            super().sync_before_commit(handle)
+            return
+        handle.flush()
+        self.synced.add(os.path.abspath(handle.name))
+
     def commit(self) -> None:
         """Make every change since the last commit durable, in one transaction: now, or
         with write-behind, by the time the next commit (or read of what it holds, or
@@ -381,6 +392,7 @@ class SqliteLedger(Ledger):
             list(removed),
             added,
             list(self.meta_changes.items()),
+            sorted(self.synced),
         )
         if any(frame):
             if self._writer is None:
@@ -406,6 +418,7 @@ class SqliteLedger(Ledger):
                 cache[customer_id] = state
         self.dirty, self.new_seen, self.new_decisions, self.meta_changes = {}, {}, [], {}
         self.new_outbox, self.outbox_done_upto = [], 0
+        self.synced = set()
         if self.stored.full:  # (a stacked filter, the sidecar's, never is)
             self.stored = self._filter_of("customers", "customer_id", self.flying_states)
         if self.seen_filter.full:

@@ -23,6 +23,7 @@ This module imports nothing of fbdsl: the writer process starts in milliseconds.
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import sqlite3
 import struct
@@ -35,11 +36,12 @@ from typing import IO, Any
 import msgspec
 
 # A commit, as both sides see it:
-#   (states, seen, decisions, outbox, outbox_done, timers_removed, timers_added, meta)
+#   (states, seen, decisions, outbox, outbox_done, timers_removed, timers_added, meta,
+#    synced)
 # states [(customer id, state)], seen {event id: at}, decisions [(customer id, line)],
 # outbox [line], outbox_done: the highest delivered sequence number (0: none),
 # timers_removed [timer id], timers_added [(due, rank, customer id, action, timer id)],
-# meta [(key, value)]
+# meta [(key, value)], synced [path]: files to make durable (fsync) before the transaction
 Frame = tuple[
     Sequence[tuple[str, bytes]],
     Mapping[str, float],
@@ -49,6 +51,7 @@ Frame = tuple[
     Sequence[str],
     Sequence[Sequence[Any]],
     Sequence[tuple[str, str]],
+    Sequence[str],
 ]
 _HEADER = struct.Struct("<Q")  # the length of the frame that follows
 _OK = b"ok"
@@ -86,7 +89,13 @@ def connect(path: Path | str, synchronous: str) -> sqlite3.Connection:
 
 def apply(db: sqlite3.Connection, frame: Frame) -> int:
     """Write one commit in one transaction; the number of outbox entries it removed."""
-    states, seen, decisions, outbox, outbox_done, removed, added, meta = frame
+    states, seen, decisions, outbox, outbox_done, removed, added, meta, synced = frame
+    for path in synced:  # (the decisions file, whose size `meta` records: sinks.py)
+        descriptor = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
     with db:
         db.execute("BEGIN IMMEDIATE")
         db.executemany(
