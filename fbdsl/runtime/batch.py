@@ -161,7 +161,7 @@ def run_batch(
     def commit() -> None:
         nonlocal encoded
         decided = engine.take_output()
-        if encode_at != INFINITY:  # (the usual run: the lines in one piece)
+        if encode_at != INFINITY:  # (the usual run: the rest of the lines, in one piece)
             sink.write([d.encode_lines(decided)], ledger)
             count = written = encoded + len(decided)
             encoded = 0

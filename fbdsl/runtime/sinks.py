@@ -29,8 +29,7 @@ class StreamSink:
     def __init__(self, stream: IO[bytes], owned: bool = False) -> None:
         self.stream = stream
         self.owned = owned
-
-        self.held: list[bytes] = []
+        self.held: list[bytes] = []  # lines `append`ed, written with the commit's
 
     def append(self, lines: bytes) -> None:
         """Lines of the coming commit's batch (written with it)."""
