@@ -2,7 +2,7 @@
 
 Customer states (with their pending timers) are read on first use and written back, with
 the seen event ids, the timer index changes and the new decisions, in one transaction per
-`commit` (the engine commits every 100,000 events and at the end). Batch runs hand each
+`commit` (a batch run commits every 250,000 units of work and at the end). Batch runs hand each
 commit to a writer process that applies it while the engine goes on (`write_behind`,
 writer.py; a thread was measured slower: binding the rows holds the GIL); what the commit in
 flight holds is answered from memory until it is in the database. Memory stays
