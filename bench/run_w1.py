@@ -240,15 +240,16 @@ def run_rounds(
     contender's repeats. Each contender's fastest run (and its peak RSS over the runs), and
     each round's seconds by contender."""
     outs = {c: decisions_path(work, c, events) for c in contenders}
+    commands = {c: command_for(c, events, outs[c]) for c in contenders}
+    for out in outs.values():
+        out.parent.mkdir(parents=True, exist_ok=True)
     best: dict[str, dict[str, Any]] = {}
     peak: dict[str, float] = {}
     rounds = []
     for _ in range(repeat):
         seconds = {}
         for contender in contenders:
-            outs[contender].parent.mkdir(parents=True, exist_ok=True)
-            command = command_for(contender, events, outs[contender])
-            measured = measure(contender, command, snapshot)
+            measured = measure(contender, commands[contender], snapshot)
             seconds[contender] = measured["seconds"]
             peak[contender] = max(peak.get(contender, 0.0), measured["peak_rss_mb"])
             if contender not in best or measured["seconds"] < best[contender]["seconds"]:

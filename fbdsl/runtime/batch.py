@@ -149,7 +149,8 @@ def run_batch(
     # ENCODED_BATCH at a time, and hands the lines to the sink at once (a file writes them,
     # to be made durable by the commit: sinks.py): W1 kept 130,000 Decisions, then their
     # 60 MB of lines, and a copy of those, until its first commit.
-    encode_at = ENCODED_BATCH if every_status and not audit_log else INFINITY
+    encode_early = every_status and not audit_log
+    encode_at = ENCODED_BATCH if encode_early else INFINITY
     encoded = 0  # decisions encoded since the last commit
 
     def encode_decided() -> None:
@@ -161,7 +162,7 @@ def run_batch(
     def commit() -> None:
         nonlocal encoded
         decided = engine.take_output()
-        if encode_at != INFINITY:  # (the usual run: the rest of the lines, in one piece)
+        if encode_early:  # (the usual run: the rest of the lines, in one piece)
             sink.write([d.encode_lines(decided)], ledger)
             count = written = encoded + len(decided)
             encoded = 0
